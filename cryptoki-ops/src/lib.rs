@@ -1,0 +1,1 @@
+//! Safe, pooled PKCS#11 key operations (work in progress).

@@ -1,0 +1,2 @@
+//! `tezos-hsm`: the HSM key-management runbook as a command-line tool (work in progress).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Tezos keys, addresses, encodings and watermarked signing (work in progress).
