@@ -1,1 +1,49 @@
-//! Tezos keys, addresses, encodings and watermarked signing (work in progress).
+//! Tezos keys, addresses, encodings and signatures, in pure software.
+//!
+//! This crate knows the Tezos side of an HSM-backed signer and nothing about
+//! PKCS#11:
+//!
+//! - [`base58`]: base58check with every Tezos [`base58::Prefix`], strict decoding.
+//! - [`Curve`], [`PublicKey`], [`PublicKeyHash`] (`tz1`/`tz2`/`tz3`), [`ChainId`].
+//! - [`payload`]: classify signing requests by watermark byte and read the
+//!   chain id, level and round of consensus operations; [`payload::digest`].
+//! - [`Signature`]: raw, DER, low-S normalisation, `edsig`/`spsig1`/`p2sig`/`sig`.
+//! - [`verify()`], [`verify_digest`], [`verify_encoded`]: the Octez node's rules.
+//! - [`SecretKey`]: software keys (`edsk`/`spsk`/`p2sk`) for tests and exports.
+//!
+//! BLS (`tz4`) and originated contracts (`KT1`) are recognised only to
+//! report that they are not supported. Nothing here panics on any input.
+//!
+//! ```
+//! use tezos_keys::{payload, verify, SecretKey};
+//! // Taquito test key (tezos.md §9) — TEST KEY ONLY.
+//! let sk = SecretKey::from_base58("spsk2rBDDeUqakQ42nBHDGQTtP3GErb6AahHPwF9bhca3Q5KA5HESE")?;
+//! let pk = sk.public_key();
+//! assert_eq!(pk.hash().to_string(), "tz2Ch1abG7FNiibmV26Uzgdsnfni9XGrk5wD");
+//! let request = [0x03, 0x12, 0x34];
+//! assert_eq!(payload::classify(&request)?.watermark, payload::Watermark::Generic);
+//! let sig = sk.sign(&request)?;
+//! verify(&pk, &request, &sig)?;
+//! # Ok::<(), tezos_keys::Error>(())
+//! ```
+
+mod address;
+pub mod base58;
+mod chain_id;
+mod curve;
+mod error;
+mod hash;
+pub mod payload;
+mod public_key;
+mod secret_key;
+mod signature;
+mod verify;
+
+pub use address::{PublicKeyHash, FORGED_PKH_LEN};
+pub use chain_id::ChainId;
+pub use curve::Curve;
+pub use error::{Error, Result};
+pub use public_key::PublicKey;
+pub use secret_key::SecretKey;
+pub use signature::{Signature, SIGNATURE_LEN};
+pub use verify::{verify, verify_digest, verify_encoded};
