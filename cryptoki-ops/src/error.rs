@@ -1,0 +1,244 @@
+//! The one error type of this crate.
+//!
+//! Every message says what failed, where (module, token, key) and how to fix it. No message and no
+//! `Debug` output ever contains a PIN, a password or key material: PINs live in
+//! [`secrecy::SecretString`], which prints as `[REDACTED]`, and key bytes are never put into an
+//! error.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use cryptoki::error::RvError;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `cryptoki-ops`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No PKCS#11 module was configured and none was found in the usual places.
+    #[error(
+        "no PKCS#11 module found (tried: {tried}); install SoftHSM2 (`apt-get install softhsm2`) \
+         or set PKCS11_MODULE to the module's path (AWS CloudHSM: /opt/cloudhsm/lib/libcloudhsm_pkcs11.so)"
+    )]
+    ModuleNotFound {
+        /// The paths that were tried, comma-separated.
+        tried: String,
+    },
+
+    /// The module file exists but could not be loaded or initialised.
+    #[error(
+        "cannot load PKCS#11 module {path}: {reason}; check that it is a PKCS#11 library built \
+         for this machine (or fix PKCS11_MODULE)"
+    )]
+    ModuleLoad {
+        /// Path of the module.
+        path: PathBuf,
+        /// What the loader said.
+        reason: String,
+    },
+
+    /// No token matched the selector.
+    #[error("no token {wanted} in module {module}; tokens present: {available}; select one of those (by label, serial: or slot:)")]
+    TokenNotFound {
+        /// The selector, as text.
+        wanted: String,
+        /// Path of the module.
+        module: PathBuf,
+        /// Tokens the module does have.
+        available: String,
+    },
+
+    /// The token refused the PIN.
+    #[error(
+        "the PIN for token '{token}' is wrong (CKR_PIN_INCORRECT); check the PIN source (on AWS \
+         CloudHSM the PIN is `<crypto user>:<password>`)"
+    )]
+    PinIncorrect {
+        /// Token label.
+        token: String,
+    },
+
+    /// The user PIN is locked after too many wrong attempts.
+    #[error("the user PIN of token '{token}' is locked (CKR_PIN_LOCKED); the security officer must reset it (softhsm2-util / cloudhsm-cli user change-password)")]
+    PinLocked {
+        /// Token label.
+        token: String,
+    },
+
+    /// A PIN could not be obtained from its source (environment, file or command).
+    #[error("cannot get the PIN from {source_desc}: {reason}")]
+    PinSource {
+        /// The source, e.g. "environment variable TEZOS_HSM_PIN" (never the PIN).
+        source_desc: String,
+        /// What went wrong and how to fix it.
+        reason: String,
+    },
+
+    /// No key matched the selector.
+    #[error("no {class} {wanted} on token '{token}'; keys present: {existing}")]
+    KeyNotFound {
+        /// "key", "private key", "wrapping key"...
+        class: &'static str,
+        /// The selector, as text.
+        wanted: String,
+        /// Token label.
+        token: String,
+        /// The labels that do exist (or "none").
+        existing: String,
+    },
+
+    /// Two or more keys share one label, so a label alone is ambiguous.
+    #[error("{count} {class}s on token '{token}' are labelled '{label}' (CKA_ID {ids}); select the key by id, or rename or delete the extra one")]
+    DuplicateLabel {
+        /// "private key", "wrapping key"...
+        class: &'static str,
+        /// The duplicated label.
+        label: String,
+        /// Token label.
+        token: String,
+        /// How many objects carry the label.
+        count: usize,
+        /// Their CKA_IDs in hex, comma-separated.
+        ids: String,
+    },
+
+    /// A key with that label already exists; generating another would make the label ambiguous.
+    #[error("a key labelled '{label}' already exists on token '{token}'; choose another label or delete the existing key first")]
+    KeyExists {
+        /// The label.
+        label: String,
+        /// Token label.
+        token: String,
+    },
+
+    /// The curve (or key type) is not one this crate handles.
+    #[error("unsupported curve: {what}; supported curves are secp256k1, P-256 (prime256v1/secp256r1) and Ed25519")]
+    UnsupportedCurve {
+        /// Description of what was found (name or DER OID in hex).
+        what: String,
+    },
+
+    /// The token does not offer a mechanism the operation needs.
+    #[error("token '{token}' does not support {mechanism}; {hint}")]
+    MechanismNotSupported {
+        /// Token label.
+        token: String,
+        /// Mechanism name.
+        mechanism: String,
+        /// What to do instead.
+        hint: &'static str,
+    },
+
+    /// Every session of the pool stayed busy for the whole checkout timeout.
+    #[error("no free session on token '{token}' after {waited:?} (pool of {size} sessions); raise max_sessions or checkout_timeout, or reduce concurrency")]
+    PoolExhausted {
+        /// Token label.
+        token: String,
+        /// Pool size.
+        size: usize,
+        /// How long the caller waited.
+        waited: Duration,
+    },
+
+    /// The token's key policy refused the operation (non-extractable, sensitive, not allowed to sign...).
+    #[error("token '{token}' refused to {operation} key {key}: {reason}")]
+    PolicyRefused {
+        /// Token label.
+        token: String,
+        /// What was attempted ("wrap", "sign", "read the value of"...).
+        operation: &'static str,
+        /// The key, as text.
+        key: String,
+        /// Why, and what would be needed.
+        reason: &'static str,
+    },
+
+    /// Unwrapping failed: the wrapped bytes do not decrypt under this wrapping key.
+    #[error("cannot unwrap into token '{token}' with wrapping key {wrapping_key}: {reason}")]
+    UnwrapFailed {
+        /// Token label.
+        token: String,
+        /// The wrapping key, as text.
+        wrapping_key: String,
+        /// Why, and how to fix it.
+        reason: String,
+    },
+
+    /// A public key read from a token, or given by the caller, is not a valid point.
+    #[error("invalid public key {key}: {reason}")]
+    InvalidPublicKey {
+        /// The key, as text.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Input given by the caller is malformed (hex, lengths, selectors...).
+    #[error("invalid {what}: {reason}")]
+    InvalidInput {
+        /// What input.
+        what: &'static str,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+
+    /// The operation needs a module feature that this module (e.g. not CloudHSM) does not have.
+    #[error("{operation} is not supported by this module ({module}): {hint}")]
+    NotSupportedByModule {
+        /// What was attempted.
+        operation: &'static str,
+        /// Module path or name.
+        module: String,
+        /// Explanation.
+        hint: &'static str,
+    },
+
+    /// Any other PKCS#11 failure, with the function and return value.
+    #[error("{function} failed on token '{token}'{key}: {rv}; {hint}")]
+    Pkcs11 {
+        /// The PKCS#11 function, e.g. "C_Sign".
+        function: String,
+        /// Token label.
+        token: String,
+        /// " for key ..." or empty.
+        key: String,
+        /// The return value.
+        rv: RvError,
+        /// What usually causes this.
+        hint: &'static str,
+    },
+}
+
+/// A short hint for a PKCS#11 return value that has no dedicated error variant.
+pub(crate) fn hint_for(rv: RvError) -> &'static str {
+    match rv {
+        RvError::FunctionFailed | RvError::OperationActive => {
+            "the HSM is busy or throttling; retry later or lower the request rate"
+        }
+        RvError::DeviceError | RvError::DeviceMemory | RvError::DeviceRemoved => {
+            "the HSM or its connection failed; check the HSM and its client daemon"
+        }
+        RvError::TokenNotPresent | RvError::SessionHandleInvalid | RvError::SessionClosed => {
+            "the token went away; check that it is still present and retry"
+        }
+        RvError::UserNotLoggedIn => "the session is not logged in; check the PIN source",
+        RvError::TemplateInconsistent
+        | RvError::TemplateIncomplete
+        | RvError::AttributeTypeInvalid
+        | RvError::AttributeValueInvalid => {
+            "the token rejected the key attributes; it may not support this key type or policy"
+        }
+        RvError::MechanismInvalid | RvError::MechanismParamInvalid => {
+            "the token does not support this mechanism; list its mechanisms with token info"
+        }
+        RvError::CurveNotSupported | RvError::DomainParamsInvalid => {
+            "the token does not support this curve"
+        }
+        RvError::TokenWriteProtected | RvError::SessionReadOnly => {
+            "the token is read-only; use a writable token"
+        }
+        _ => "see the PKCS#11 return value",
+    }
+}

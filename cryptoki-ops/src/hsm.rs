@@ -1,0 +1,141 @@
+//! [`Hsm`]: one token, logged in, with its session pool. The entry point of the crate.
+
+use std::fmt;
+use std::sync::Arc;
+
+use cryptoki::session::UserType;
+
+use crate::config::{HsmConfig, Role};
+use crate::error::Result;
+use crate::module::Module;
+use crate::pool::{ck, Retry, SessionPool, TokenContext};
+use crate::token::TokenReport;
+
+/// A logged-in token with a pool of sessions. Cheap to clone; `Send + Sync`: share it between
+/// threads and every operation takes a session from the pool for its duration.
+///
+/// ```no_run
+/// use cryptoki_ops::{Curve, EcKeySpec, Hsm, HsmConfig, KeySelector, PinSource, TokenSelector};
+///
+/// let config = HsmConfig::new(TokenSelector::Label("signer".into()), PinSource::Env("SIGNER_PIN".into()));
+/// let hsm = Hsm::open(&config)?;
+/// let key = hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "baker"))?;
+/// let signer = hsm.signing_key(&KeySelector::Label("baker".into()))?;
+/// let signature = signer.sign(&[0u8; 32])?; // 64 bytes r || s
+/// # Ok::<(), cryptoki_ops::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Hsm {
+    pub(crate) inner: Arc<SessionPool>,
+}
+
+impl fmt::Debug for Hsm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hsm")
+            .field("module", &self.inner.token.module.path())
+            .field("token", &self.inner.token.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hsm {
+    /// Loads the module, selects the token, reads the PIN and logs in (checking the PIN now).
+    pub fn open(config: &HsmConfig) -> Result<Self> {
+        let module = Module::load(&config.module)?;
+        let token = config.token.select(&module)?;
+        let pin = config.pin.resolve()?;
+        let context = TokenContext {
+            module,
+            slot: token.slot,
+            label: token.label,
+            pin,
+            user_type: match config.role {
+                Role::User => UserType::User,
+                Role::SecurityOfficer => UserType::So,
+            },
+        };
+        let pool = SessionPool::new(context, config.max_sessions, config.checkout_timeout)?;
+        Ok(Self {
+            inner: Arc::new(pool),
+        })
+    }
+
+    /// The module this token belongs to.
+    pub fn module(&self) -> &Module {
+        &self.inner.token.module
+    }
+
+    /// The token's label.
+    pub fn token_label(&self) -> &str {
+        &self.inner.token.label
+    }
+
+    /// Sessions this `Hsm`'s pool has open right now.
+    pub fn open_sessions(&self) -> usize {
+        self.inner.open_sessions()
+    }
+
+    /// What the token is and can do.
+    pub fn token_info(&self) -> Result<TokenReport> {
+        let pkcs11 = self.module().pkcs11();
+        let slot = self.inner.token.slot;
+        let pool = &self.inner;
+        let info = pkcs11
+            .get_token_info(slot)
+            .map_err(|e| pool.to_error(ck("C_GetTokenInfo")(e), None))?;
+        let library = pkcs11
+            .get_library_info()
+            .map(|i| {
+                format!(
+                    "{} {}",
+                    i.manufacturer_id().trim_end(),
+                    i.library_description().trim_end()
+                )
+            })
+            .unwrap_or_default();
+        let mechanisms = pkcs11
+            .get_mechanism_list(slot)
+            .map_err(|e| pool.to_error(ck("C_GetMechanismList")(e), None))?
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        Ok(TokenReport {
+            module: self.module().path().display().to_string(),
+            library,
+            slot_id: slot.id(),
+            label: info.label().trim_end().to_string(),
+            manufacturer: info.manufacturer_id().trim_end().to_string(),
+            model: info.model().trim_end().to_string(),
+            serial: info.serial_number().trim_end().to_string(),
+            session_count: info.session_count(),
+            rw_session_count: info.rw_session_count(),
+            max_session_count: format!("{:?}", info.max_session_count()),
+            mechanisms,
+        })
+    }
+
+    /// Whether the token lists the mechanism.
+    pub(crate) fn supports(&self, mechanism: cryptoki::mechanism::MechanismType) -> bool {
+        self.module()
+            .pkcs11()
+            .get_mechanism_list(self.inner.token.slot)
+            .is_ok_and(|list| list.contains(&mechanism))
+    }
+
+    /// Runs a raw `cryptoki` operation on a pooled, logged-in session, for what this crate does
+    /// not wrap. The closure must not close the session or log out.
+    ///
+    /// ```no_run
+    /// # let hsm: cryptoki_ops::Hsm = unimplemented!();
+    /// let random = hsm.with_session(|session| session.generate_random_vec(16))?;
+    /// # Ok::<(), cryptoki_ops::Error>(())
+    /// ```
+    pub fn with_session<T>(
+        &self,
+        mut op: impl FnMut(&cryptoki::session::Session) -> Result<T, cryptoki::error::Error>,
+    ) -> Result<T> {
+        self.inner.run(Retry::Never, None, |s| {
+            op(&s.session).map_err(ck("PKCS#11 call"))
+        })
+    }
+}

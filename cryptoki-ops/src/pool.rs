@@ -1,0 +1,401 @@
+//! A bounded, thread-safe pool of logged-in read-write sessions on one token.
+//!
+//! Rules, and why:
+//! - **Read-write sessions only**: CloudHSM SDK 5 refuses read-only ones.
+//! - **One login covers the token**: PKCS#11 login state belongs to the application, not the
+//!   session, so every new session calls `C_Login` and `CKR_USER_ALREADY_LOGGED_IN` is success.
+//! - **One operation per checkout**: a `cryptoki::Session` is `Send` but not `Sync`; a checked-out
+//!   session belongs to one thread until it comes back, so no two threads ever share one and no
+//!   session is closed while another thread uses it (SoftHSM2 2.6 crashes when that happens).
+//! - **Broken sessions are dropped and replaced**: when an operation reports the session or token
+//!   gone (`CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`, `CKR_DEVICE_REMOVED`,
+//!   `CKR_TOKEN_NOT_PRESENT`), that session is discarded, every idle session is probed with
+//!   `C_GetSessionInfo` and the dead ones discarded too, and an idempotent operation is retried
+//!   once on a session that works. Dead sessions are *forgotten*, not closed: their handle may
+//!   already have been reused for a new session, which `C_CloseSession` would then close.
+//! - **Busy HSMs get a bounded back-off**: CloudHSM answers `CKR_FUNCTION_FAILED` or
+//!   `CKR_OPERATION_ACTIVE` when throttling; idempotent operations are retried after 20, 80 and
+//!   320 ms, then the error is returned.
+//! - **Key handles are cached per session**: handles are only valid in their session (CloudHSM)
+//!   and each search is a network round trip there, so each session remembers the handles it has
+//!   looked up. Deleting a key through the pool invalidates every session's cache.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use cryptoki::error::Error as CkError;
+use cryptoki::object::ObjectHandle;
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use secrecy::SecretString;
+
+use crate::error::{hint_for, Error, Result, RvError};
+use crate::module::Module;
+
+/// Back-off delays for a busy HSM (idempotent operations only).
+const BUSY_BACKOFF: [Duration; 3] = [
+    Duration::from_millis(20),
+    Duration::from_millis(80),
+    Duration::from_millis(320),
+];
+
+/// Whether an operation may be repeated after a failure that may have happened half-way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Signing, reading, searching: doing it twice is harmless.
+    Idempotent,
+    /// Creating or destroying objects: never repeated behind the caller's back.
+    Never,
+}
+
+/// A failure inside a pooled operation: a PKCS#11 call (mapped to [`Error`] with the pool's
+/// context once retries are exhausted), or an error already final.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Pkcs11(&'static str, CkError),
+    Final(Error),
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Self::Final(e)
+    }
+}
+
+/// `map_err` helper: `session.sign(..).map_err(ck("C_Sign"))?`.
+pub(crate) fn ck(function: &'static str) -> impl FnOnce(CkError) -> Fail {
+    move |e| Fail::Pkcs11(function, e)
+}
+
+/// What a PKCS#11 return value means for the session it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Diagnosis {
+    SessionBroken,
+    NotLoggedIn,
+    StaleHandle,
+    Busy,
+    Other,
+}
+
+fn diagnose(fail: &Fail) -> Diagnosis {
+    let Fail::Pkcs11(_, CkError::Pkcs11(rv, _)) = fail else {
+        return Diagnosis::Other;
+    };
+    match rv {
+        RvError::SessionHandleInvalid
+        | RvError::SessionClosed
+        | RvError::DeviceRemoved
+        | RvError::TokenNotPresent
+        | RvError::TokenNotRecognized => Diagnosis::SessionBroken,
+        RvError::UserNotLoggedIn => Diagnosis::NotLoggedIn,
+        RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid => Diagnosis::StaleHandle,
+        RvError::FunctionFailed | RvError::OperationActive | RvError::DeviceError => {
+            Diagnosis::Busy
+        }
+        _ => Diagnosis::Other,
+    }
+}
+
+/// A session of the pool, with the key handles it has looked up.
+pub(crate) struct PooledSession {
+    pub(crate) session: Session,
+    key_epoch: u64,
+    /// Private-key handles by CKA_ID.
+    handles: HashMap<Vec<u8>, ObjectHandle>,
+}
+
+impl PooledSession {
+    /// The private-key handle cached for `id`, or the result of `lookup`, which is then cached.
+    pub(crate) fn cached_handle(
+        &mut self,
+        id: &[u8],
+        lookup: impl FnOnce(&Session) -> Result<ObjectHandle, Fail>,
+    ) -> Result<ObjectHandle, Fail> {
+        if let Some(handle) = self.handles.get(id) {
+            return Ok(*handle);
+        }
+        let handle = lookup(&self.session)?;
+        self.handles.insert(id.to_vec(), handle);
+        Ok(handle)
+    }
+}
+
+/// Everything needed to open and log in a session on the token.
+pub(crate) struct TokenContext {
+    pub(crate) module: Module,
+    pub(crate) slot: Slot,
+    pub(crate) label: String,
+    pub(crate) pin: SecretString,
+    pub(crate) user_type: UserType,
+}
+
+struct PoolState {
+    idle: Vec<PooledSession>,
+    /// Sessions that exist: idle plus checked out.
+    open: usize,
+}
+
+/// The pool. See the module documentation for its rules.
+pub(crate) struct SessionPool {
+    pub(crate) token: TokenContext,
+    max_sessions: usize,
+    checkout_timeout: Duration,
+    state: Mutex<PoolState>,
+    returned: Condvar,
+    key_epoch: AtomicU64,
+}
+
+impl SessionPool {
+    /// Creates the pool and opens and logs in its first session, so a wrong PIN is reported now.
+    pub(crate) fn new(
+        token: TokenContext,
+        max_sessions: usize,
+        checkout_timeout: Duration,
+    ) -> Result<Self> {
+        let pool = Self {
+            token,
+            max_sessions: max_sessions.max(1),
+            checkout_timeout,
+            state: Mutex::new(PoolState {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            returned: Condvar::new(),
+            key_epoch: AtomicU64::new(0),
+        };
+        let first = pool.open_session().map_err(|f| pool.to_error(f, None))?;
+        let mut state = pool.lock();
+        state.idle.push(first);
+        state.open = 1;
+        drop(state);
+        Ok(pool)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn open_session(&self) -> Result<PooledSession, Fail> {
+        let session = {
+            let _lifecycle = self.token.module.lifecycle_lock();
+            self.token
+                .module
+                .pkcs11()
+                .open_rw_session(self.token.slot)
+                .map_err(ck("C_OpenSession"))?
+        };
+        self.login(&session)?;
+        Ok(PooledSession {
+            session,
+            key_epoch: self.key_epoch.load(Ordering::Acquire),
+            handles: HashMap::new(),
+        })
+    }
+
+    fn login(&self, session: &Session) -> Result<(), Fail> {
+        match session.login(self.token.user_type, Some(&self.token.pin)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
+                Err(Fail::Final(Error::PinIncorrect {
+                    token: self.token.label.clone(),
+                }))
+            }
+            Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(Fail::Final(Error::PinLocked {
+                token: self.token.label.clone(),
+            })),
+            Err(e) => Err(Fail::Pkcs11("C_Login", e)),
+        }
+    }
+
+    /// Takes a session, opening one if the pool is below its size, or waits for one to come
+    /// back until the checkout timeout.
+    pub(crate) fn checkout(&self) -> Result<SessionGuard<'_>> {
+        let deadline = Instant::now() + self.checkout_timeout;
+        let mut state = self.lock();
+        loop {
+            if let Some(mut session) = state.idle.pop() {
+                drop(state);
+                let epoch = self.key_epoch.load(Ordering::Acquire);
+                if session.key_epoch != epoch {
+                    session.handles.clear();
+                    session.key_epoch = epoch;
+                }
+                return Ok(SessionGuard::new(self, session));
+            }
+            if state.open < self.max_sessions {
+                state.open += 1;
+                drop(state);
+                return match self.open_session() {
+                    Ok(session) => Ok(SessionGuard::new(self, session)),
+                    Err(fail) => {
+                        self.lock().open -= 1;
+                        self.returned.notify_one();
+                        Err(self.to_error(fail, None))
+                    }
+                };
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::PoolExhausted {
+                    token: self.token.label.clone(),
+                    size: self.max_sessions,
+                    waited: self.checkout_timeout,
+                });
+            }
+            state = self
+                .returned
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Runs `op` on a pooled session, with the retry rules of the module documentation.
+    /// `key` names the key for error messages.
+    pub(crate) fn run<T>(
+        &self,
+        retry: Retry,
+        key: Option<&str>,
+        mut op: impl FnMut(&mut PooledSession) -> Result<T, Fail>,
+    ) -> Result<T> {
+        let mut retried = false;
+        let mut busy_attempts = 0;
+        loop {
+            let mut guard = self.checkout()?;
+            let fail = match op(guard.session_mut()) {
+                Ok(value) => return Ok(value),
+                Err(fail) => fail,
+            };
+            let may_retry = retry == Retry::Idempotent && !retried;
+            match diagnose(&fail) {
+                Diagnosis::SessionBroken => {
+                    guard.discard();
+                    self.sweep_idle();
+                    if !may_retry {
+                        return Err(self.to_error(fail, key));
+                    }
+                    retried = true;
+                }
+                Diagnosis::NotLoggedIn => {
+                    // Someone logged the application out (or closed every session): log in
+                    // again. Nothing was done, so even a non-idempotent operation may rerun.
+                    self.login(&guard.session_mut().session)
+                        .map_err(|f| self.to_error(f, key))?;
+                    if retried {
+                        return Err(self.to_error(fail, key));
+                    }
+                    retried = true;
+                }
+                Diagnosis::StaleHandle if !retried => {
+                    guard.session_mut().handles.clear();
+                    retried = true;
+                }
+                Diagnosis::Busy
+                    if retry == Retry::Idempotent && busy_attempts < BUSY_BACKOFF.len() =>
+                {
+                    drop(guard);
+                    std::thread::sleep(BUSY_BACKOFF[busy_attempts]);
+                    busy_attempts += 1;
+                }
+                _ => return Err(self.to_error(fail, key)),
+            }
+        }
+    }
+
+    /// Probes every idle session and forgets the dead ones.
+    fn sweep_idle(&self) {
+        let mut state = self.lock();
+        let before = state.idle.len();
+        let idle = std::mem::take(&mut state.idle);
+        for session in idle {
+            if session.session.get_session_info().is_ok() {
+                state.idle.push(session);
+            } else {
+                std::mem::forget(session.session);
+            }
+        }
+        state.open -= before - state.idle.len();
+        drop(state);
+        self.returned.notify_all();
+    }
+
+    /// Makes every session forget its cached key handles (after a key was deleted).
+    pub(crate) fn invalidate_handles(&self) {
+        self.key_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Sessions open in this pool (idle and checked out).
+    pub(crate) fn open_sessions(&self) -> usize {
+        self.lock().open
+    }
+
+    /// Maps a failure to an error naming the token and key.
+    pub(crate) fn to_error(&self, fail: Fail, key: Option<&str>) -> Error {
+        match fail {
+            Fail::Final(e) => e,
+            Fail::Pkcs11(function, CkError::Pkcs11(rv, _)) => Error::Pkcs11 {
+                function: function.to_string(),
+                token: self.token.label.clone(),
+                key: key.map(|k| format!(" for key {k}")).unwrap_or_default(),
+                rv,
+                hint: hint_for(rv),
+            },
+            Fail::Pkcs11(function, other) => Error::InvalidInput {
+                what: "PKCS#11 call",
+                reason: format!("{function} on token '{}': {other}", self.token.label),
+            },
+        }
+    }
+}
+
+impl Drop for SessionPool {
+    fn drop(&mut self) {
+        // Only idle sessions remain: a guard borrows the pool, so none is checked out.
+        let idle = std::mem::take(&mut self.lock().idle);
+        let _lifecycle = self.token.module.lifecycle_lock();
+        drop(idle);
+    }
+}
+
+/// A checked-out session; goes back to the pool on drop (or is forgotten if it broke).
+pub(crate) struct SessionGuard<'a> {
+    pool: &'a SessionPool,
+    session: Option<PooledSession>,
+}
+
+impl<'a> SessionGuard<'a> {
+    fn new(pool: &'a SessionPool, session: PooledSession) -> Self {
+        Self {
+            pool,
+            session: Some(session),
+        }
+    }
+
+    pub(crate) fn session_mut(&mut self) -> &mut PooledSession {
+        // Invariant: only `discard(self)` and `drop` take the session out, and both consume the
+        // guard, so a live guard always holds its session.
+        self.session
+            .as_mut()
+            .expect("a live guard holds its session")
+    }
+
+    /// Marks the session dead: it is forgotten instead of returned.
+    fn discard(mut self) {
+        if let Some(session) = self.session.take() {
+            std::mem::forget(session.session);
+            self.pool.lock().open -= 1;
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.pool.lock().idle.push(session);
+            self.pool.returned.notify_one();
+        }
+    }
+}
