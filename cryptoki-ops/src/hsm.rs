@@ -46,7 +46,8 @@ impl Hsm {
         let pin = config.pin.resolve()?;
         let context = TokenContext {
             module,
-            slot: token.slot,
+            slot: std::sync::Mutex::new(token.slot),
+            serial: token.serial,
             label: token.label,
             pin,
             user_type: match config.role {
@@ -78,7 +79,7 @@ impl Hsm {
     /// What the token is and can do.
     pub fn token_info(&self) -> Result<TokenReport> {
         let pkcs11 = self.module().pkcs11();
-        let slot = self.inner.token.slot;
+        let slot = self.inner.slot();
         let pool = &self.inner;
         let info = pkcs11
             .get_token_info(slot)
@@ -118,7 +119,7 @@ impl Hsm {
     pub(crate) fn supports(&self, mechanism: cryptoki::mechanism::MechanismType) -> bool {
         self.module()
             .pkcs11()
-            .get_mechanism_list(self.inner.token.slot)
+            .get_mechanism_list(self.inner.slot())
             .is_ok_and(|list| list.contains(&mechanism))
     }
 

@@ -574,6 +574,11 @@ impl Hsm {
         value: Option<&SecretBox<[u8; 32]>>,
     ) -> Result<KeyInfo> {
         let key_name = format!("'{}'", spec.label);
+        // Checked here rather than left to the token: SoftHSM2 2.6 refuses CKA_TRUSTED from a
+        // user but leaves a half-made, unlabelled, non-sensitive AES object behind.
+        if spec.trusted && !matches!(self.inner.token.user_type, cryptoki::session::UserType::So) {
+            return Err(Self::trusted_needs_so(self.token_label(), &key_name));
+        }
         self.inner.run(Retry::Never, Some(&key_name), |pooled| {
             let session = &pooled.session;
             self.ensure_label_free(session, &spec.label)?;
@@ -601,13 +606,17 @@ impl Hsm {
             let handle = match value {
                 None => {
                     template.push(Attribute::ValueLen(32.into()));
-                    session.generate_key(&Mechanism::AesKeyGen, &template).map_err(ck("C_GenerateKey"))
+                    session
+                        .generate_key(&Mechanism::AesKeyGen, &template)
+                        .map_err(ck("C_GenerateKey"))
                 }
                 Some(value) => {
                     // cryptoki takes the value as a Vec; it is zeroized as soon as the call returns.
                     let mut bytes = zeroize::Zeroizing::new(value.expose_secret().to_vec());
                     template.push(Attribute::Value(std::mem::take(&mut *bytes)));
-                    let created = session.create_object(&template).map_err(ck("C_CreateObject"));
+                    let created = session
+                        .create_object(&template)
+                        .map_err(ck("C_CreateObject"));
                     if let Some(Attribute::Value(v)) = template.last_mut() {
                         zeroize::Zeroize::zeroize(v);
                     }
@@ -615,18 +624,28 @@ impl Hsm {
                 }
             }
             .map_err(|f| match f {
-                Fail::Pkcs11(_, cryptoki::error::Error::Pkcs11(RvError::AttributeReadOnly | RvError::AttributeValueInvalid, _)) if spec.trusted => {
-                    Fail::Final(Error::PolicyRefused {
-                        token: self.token_label().to_string(),
-                        operation: "create trusted",
-                        key: format!("'{}'", spec.label),
-                        reason: "only the security officer may set CKA_TRUSTED; open the Hsm with Role::SecurityOfficer (on CloudHSM an admin runs `key set-attribute --name trusted`)",
-                    })
+                Fail::Pkcs11(
+                    _,
+                    cryptoki::error::Error::Pkcs11(
+                        RvError::AttributeReadOnly | RvError::AttributeValueInvalid,
+                        _,
+                    ),
+                ) if spec.trusted => {
+                    Fail::Final(Self::trusted_needs_so(self.token_label(), &key_name))
                 }
                 other => other,
             })?;
             read_info(session, handle)
         })
+    }
+
+    fn trusted_needs_so(token: &str, key: &str) -> Error {
+        Error::PolicyRefused {
+            token: token.to_string(),
+            operation: "create trusted",
+            key: key.to_string(),
+            reason: "only the security officer may set CKA_TRUSTED; open the Hsm with Role::SecurityOfficer (on CloudHSM an admin runs `key set-attribute --name trusted`)",
+        }
     }
 
     /// Metadata of the private key `selector` names.

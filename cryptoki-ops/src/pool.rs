@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use cryptoki::error::Error as CkError;
 use cryptoki::object::ObjectHandle;
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use secrecy::SecretString;
 
@@ -125,7 +125,10 @@ impl PooledSession {
 /// Everything needed to open and log in a session on the token.
 pub(crate) struct TokenContext {
     pub(crate) module: Module,
-    pub(crate) slot: Slot,
+    /// The token's slot. Re-found by serial number when the module stops knowing it (a module
+    /// restarted behind our back, a token moved): SoftHSM2 and CloudHSM slot ids can change.
+    pub(crate) slot: Mutex<Slot>,
+    pub(crate) serial: String,
     pub(crate) label: String,
     pub(crate) pin: SecretString,
     pub(crate) user_type: UserType,
@@ -177,20 +180,51 @@ impl SessionPool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The token's current slot.
+    pub(crate) fn slot(&self) -> Slot {
+        *self.token.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn open_session(&self) -> Result<PooledSession, Fail> {
-        let session = {
+        let open = || {
             let _lifecycle = self.token.module.lifecycle_lock();
-            self.token
-                .module
-                .pkcs11()
-                .open_rw_session(self.token.slot)
-                .map_err(ck("C_OpenSession"))?
+            self.token.module.pkcs11().open_rw_session(self.slot())
         };
+        let session = match open() {
+            Err(CkError::Pkcs11(
+                RvError::SlotIdInvalid | RvError::TokenNotPresent | RvError::DeviceRemoved,
+                _,
+            )) => {
+                self.refind_slot()?;
+                open()
+            }
+            other => other,
+        }
+        .map_err(ck("C_OpenSession"))?;
         self.login(&session)?;
         Ok(PooledSession {
             session,
             key_epoch: self.key_epoch.load(Ordering::Acquire),
             handles: HashMap::new(),
+        })
+    }
+
+    /// Finds the token again by serial number and remembers its slot.
+    fn refind_slot(&self) -> Result<(), Fail> {
+        let token = crate::token::TokenSelector::Serial(self.token.serial.clone())
+            .select(&self.token.module)?;
+        *self.token.slot.lock().unwrap_or_else(|e| e.into_inner()) = token.slot;
+        Ok(())
+    }
+
+    /// Whether the session is logged in. A logged-out session does not fail searches: it just
+    /// stops seeing private objects, so a "missing" key may really be a lost login.
+    fn logged_in(session: &Session) -> bool {
+        session.get_session_info().is_ok_and(|info| {
+            !matches!(
+                info.session_state(),
+                SessionState::RoPublic | SessionState::RwPublic
+            )
         })
     }
 
@@ -269,7 +303,15 @@ impl SessionPool {
                 Err(fail) => fail,
             };
             let may_retry = retry == Retry::Idempotent && !retried;
-            match diagnose(&fail) {
+            let diagnosis = match &fail {
+                Fail::Final(Error::KeyNotFound { .. })
+                    if !Self::logged_in(&guard.session_mut().session) =>
+                {
+                    Diagnosis::NotLoggedIn
+                }
+                other => diagnose(other),
+            };
+            match diagnosis {
                 Diagnosis::SessionBroken => {
                     guard.discard();
                     self.sweep_idle();

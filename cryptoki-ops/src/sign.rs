@@ -120,8 +120,12 @@ impl SigningKey {
                     }
                     _ => Mechanism::Ecdsa,
                 };
-                let signature = pooled.session.sign(&mechanism, handle, data).map_err(
-                    |e| match e {
+                let signature =
+                    pooled
+                        .session
+                        .sign(&mechanism, handle, data)
+                        .map_err(|e| {
+                            match e {
                         cryptoki::error::Error::Pkcs11(RvError::KeyFunctionNotPermitted, _) => {
                             Fail::Final(Error::PolicyRefused {
                                 token: token.to_string(),
@@ -132,8 +136,8 @@ impl SigningKey {
                             })
                         }
                         e => Fail::Pkcs11("C_Sign", e),
-                    },
-                )?;
+                    }
+                        })?;
                 to_raw_signature(&signature).map_err(Fail::Final)
             })
     }

@@ -179,9 +179,16 @@ impl Hsm {
                 cryptoki::error::Error::Pkcs11(RvError::KeyUnextractable, _) => refused(
                     "the key is not extractable (CKA_EXTRACTABLE=false): it was made without a backup and can never leave the HSM",
                 ),
-                cryptoki::error::Error::Pkcs11(RvError::KeyNotWrappable, _) => refused(
-                    "the key may only be wrapped by a trusted wrapping key (CKA_WRAP_WITH_TRUSTED); use a wrapping key the security officer created as trusted",
-                ),
+                cryptoki::error::Error::Pkcs11(RvError::KeyNotWrappable, _) => {
+                    // Two causes share this code; the attributes tell which.
+                    let needs_trusted = read_info(session, private).is_ok_and(|k| k.wrap_with_trusted == Some(true))
+                        && read_info(session, wrapping).is_ok_and(|w| w.trusted != Some(true));
+                    refused(if needs_trusted {
+                        "the key may only be wrapped by a trusted wrapping key (CKA_WRAP_WITH_TRUSTED); use a wrapping key the security officer created as trusted"
+                    } else {
+                        "the token cannot wrap keys of this type (SoftHSM2 2.6 does not wrap Ed25519 keys)"
+                    })
+                }
                 e => Fail::Pkcs11("C_WrapKey", e),
             })?;
             Ok(WrappedKey {
@@ -241,7 +248,9 @@ impl Hsm {
                         | RvError::EncryptedDataInvalid
                         | RvError::WrappedKeyLenRange
                         | RvError::EncryptedDataLenRange
-                        | RvError::DataInvalid),
+                        | RvError::DataInvalid
+                        // SoftHSM2 2.6 reports a failed RFC 5649 integrity check this way.
+                        | RvError::GeneralError),
                         _,
                     ) => Fail::Final(Error::UnwrapFailed {
                         token: token.to_string(),

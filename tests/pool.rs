@@ -1,0 +1,76 @@
+//! The session pool: bounded checkout, replacement of broken sessions, re-login.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags};
+use cryptoki_ops::{Curve, EcKeySpec, Error, Hsm};
+
+softhsm_test!(fn checkout_times_out_when_every_session_is_busy(token) {
+    let config = token.config().with_max_sessions(1).with_checkout_timeout(Duration::from_millis(200));
+    let hsm = Hsm::open(&config).unwrap();
+    let (held, release) = (mpsc::channel::<()>(), mpsc::channel::<()>());
+    let holder = {
+        let hsm = hsm.clone();
+        std::thread::spawn(move || {
+            hsm.with_session(|_| {
+                held.0.send(()).unwrap();
+                release.1.recv().unwrap();
+                Ok(())
+            })
+            .unwrap();
+        })
+    };
+    held.1.recv().unwrap();
+    let started = Instant::now();
+    let err = hsm.list_keys().unwrap_err();
+    assert!(matches!(err, Error::PoolExhausted { size: 1, .. }), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert!(err.to_string().contains("max_sessions"), "the error says how to fix it: {err}");
+    release.0.send(()).unwrap();
+    holder.join().unwrap();
+    hsm.list_keys().unwrap(); // the session came back
+});
+
+softhsm_test!(fn sessions_closed_behind_the_pools_back_are_replaced(token) {
+    let hsm = Hsm::open(&token.config().with_max_sessions(3)).unwrap();
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "k")).unwrap();
+    let key = hsm.signing_key(&"k".parse().unwrap()).unwrap();
+    // Open three sessions, all idle in the pool with a cached key handle.
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| for _ in 0..20 { key.sign(&[1; 32]).unwrap(); });
+        }
+    });
+    // The module is finalised and initialised again behind the pool's back (as when an HSM
+    // client library restarts): every session handle dies and the login is gone.
+    let pkcs11 = hsm.module().pkcs11().clone();
+    pkcs11.clone().finalize().unwrap();
+    pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).unwrap();
+    // The next signature finds a dead session, drops it and the other dead ones, and succeeds
+    // on a new, logged-in session.
+    key.sign(&[2; 32]).unwrap();
+    assert_eq!(hsm.open_sessions(), 1, "dead sessions are dropped, one new one opened");
+    hsm.list_keys().unwrap();
+});
+
+softhsm_test!(fn a_logout_behind_the_pools_back_is_repaired_by_logging_in_again(token) {
+    let hsm = token.open();
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "k")).unwrap();
+    let key = hsm.signing_key(&"k".parse().unwrap()).unwrap();
+    hsm.with_session(|s| s.logout()).unwrap();
+    key.sign(&[3; 32]).unwrap();
+    assert_eq!(hsm.list_keys().unwrap().len(), 2, "private objects are visible again");
+});
+
+softhsm_test!(fn two_pools_on_one_token_share_the_login(token) {
+    let a = token.open();
+    let b = token.open(); // second C_Login: CKR_USER_ALREADY_LOGGED_IN is success
+    a.generate_ec_key(&EcKeySpec::new(Curve::P256, "shared")).unwrap();
+    b.signing_key(&"shared".parse().unwrap()).unwrap().sign(&[4; 32]).unwrap();
+    drop(a);
+    b.signing_key(&"shared".parse().unwrap()).unwrap().sign(&[5; 32]).unwrap();
+});

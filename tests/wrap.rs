@@ -1,0 +1,119 @@
+//! Wrapping a private key under an AES key and unwrapping it on another token.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use cryptoki_ops::secrecy::SecretBox;
+use cryptoki_ops::{
+    Curve, EcKeySpec, Error, Hsm, KeySelector, UnwrapTarget, WrapMechanism, WrappingKeySpec,
+};
+
+/// The same AES-256 wrapping key on a token, as a key ceremony would put it there: imported by
+/// the security officer as a trusted key.
+fn ceremony_key(token: &common::TestToken, label: &str, value: [u8; 32]) {
+    let so = Hsm::open(&token.so_config()).unwrap();
+    let key = so
+        .import_wrapping_key(
+            &WrappingKeySpec::new(label).trusted(),
+            &SecretBox::new(Box::new(value)),
+        )
+        .unwrap();
+    assert_eq!(key.trusted, Some(true));
+}
+
+softhsm_test!(fn a_backupable_key_moves_to_a_second_token_and_signs_there(token) {
+    let second = token.another("second-hsm");
+    for t in [token, &second] {
+        ceremony_key(t, "ceremony", [0x42; 32]);
+    }
+    let a = token.open();
+    let b = second.open();
+    assert_eq!(
+        a.find_wrapping_key(&"ceremony".parse().unwrap()).unwrap().check_value,
+        b.find_wrapping_key(&"ceremony".parse().unwrap()).unwrap().check_value,
+        "the same wrapping key on both tokens has the same check value"
+    );
+    for curve in [Curve::Secp256k1, Curve::P256] {
+        let label = format!("baker-{curve}");
+        let pair = a.generate_ec_key(&EcKeySpec::new(curve, &label).backupable()).unwrap();
+        let wrapped = a.wrap_private_key(&KeySelector::Label(label.clone()), &"ceremony".parse().unwrap(), None).unwrap();
+        assert_eq!(wrapped.mechanism, WrapMechanism::AesKeyWrapPad);
+        assert_eq!(wrapped.bytes.len() % 8, 0);
+        let target = UnwrapTarget { label: label.clone(), id: pair.private.id.clone(), public_key: pair.public_key.clone(), backupable: true };
+        let restored = b.unwrap_private_key(&wrapped, &"ceremony".parse().unwrap(), &target).unwrap();
+        assert_eq!(restored.public_key, pair.public_key, "{curve}");
+        assert_eq!(restored.private.extractable, Some(true));
+        assert_eq!(restored.private.sensitive, Some(true));
+        let key_b = b.signing_key(&KeySelector::Label(label)).unwrap();
+        let digest = [9u8; 32];
+        let signature = key_b.sign(&digest).unwrap();
+        // The signature made on token B verifies with the public key read on token A.
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        match curve {
+            Curve::Secp256k1 => k256::ecdsa::VerifyingKey::from_sec1_bytes(pair.public_key.uncompressed()).unwrap()
+                .verify_prehash(&digest, &k256::ecdsa::Signature::from_slice(&signature).unwrap().normalize_s()).unwrap(),
+            _ => p256::ecdsa::VerifyingKey::from_sec1_bytes(pair.public_key.uncompressed()).unwrap()
+                .verify_prehash(&digest, &p256::ecdsa::Signature::from_slice(&signature).unwrap()).unwrap(),
+        }
+    }
+    // SoftHSM2 2.6 cannot wrap Ed25519 keys; the refusal says so instead of blaming trust.
+    a.generate_ec_key(&EcKeySpec::new(Curve::Ed25519, "ed").backupable()).unwrap();
+    let err = a.wrap_private_key(&"ed".parse().unwrap(), &"ceremony".parse().unwrap(), None).unwrap_err();
+    assert!(err.to_string().contains("cannot wrap keys of this type"), "{err}");
+});
+
+softhsm_test!(fn a_non_extractable_key_cannot_be_wrapped(token) {
+    ceremony_key(token, "ceremony", [1; 32]);
+    let hsm = token.open();
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "locked")).unwrap();
+    let err = hsm.wrap_private_key(&"locked".parse().unwrap(), &"ceremony".parse().unwrap(), None).unwrap_err();
+    assert!(matches!(err, Error::PolicyRefused { operation: "wrap", .. }), "{err}");
+    assert!(err.to_string().contains("not extractable"), "{err}");
+});
+
+softhsm_test!(fn a_backupable_key_cannot_be_wrapped_by_an_untrusted_key(token) {
+    let hsm = token.open();
+    hsm.generate_wrapping_key(&WrappingKeySpec::new("untrusted")).unwrap();
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "k").backupable()).unwrap();
+    let err = hsm.wrap_private_key(&"k".parse().unwrap(), &"untrusted".parse().unwrap(), None).unwrap_err();
+    assert!(matches!(err, Error::PolicyRefused { .. }), "{err}");
+    assert!(err.to_string().contains("trusted"), "{err}");
+});
+
+softhsm_test!(fn only_the_security_officer_creates_trusted_wrapping_keys(token) {
+    let hsm = token.open();
+    let err = hsm.generate_wrapping_key(&WrappingKeySpec::new("t").trusted()).unwrap_err();
+    assert!(matches!(err, Error::PolicyRefused { .. }), "{err}");
+    assert!(err.to_string().contains("security officer"), "{err}");
+    let left = hsm.list_keys().unwrap();
+    assert!(left.is_empty(), "{left:?}");
+});
+
+softhsm_test!(fn unwrapping_under_the_wrong_wrapping_key_fails_and_leaves_nothing(token) {
+    let second = token.another("second-hsm");
+    ceremony_key(token, "ceremony", [0x11; 32]);
+    ceremony_key(&second, "ceremony", [0x22; 32]); // a different value under the same label
+    let a = token.open();
+    let b = second.open();
+    let pair = a.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "k").backupable()).unwrap();
+    let wrapped = a.wrap_private_key(&"k".parse().unwrap(), &"ceremony".parse().unwrap(), None).unwrap();
+    let target = UnwrapTarget { label: "k".into(), id: pair.private.id.clone(), public_key: pair.public_key.clone(), backupable: true };
+    let err = b.unwrap_private_key(&wrapped, &"ceremony".parse().unwrap(), &target).unwrap_err();
+    assert!(matches!(err, Error::UnwrapFailed { .. }), "{err}");
+    assert!(err.to_string().contains("not the key they were wrapped with"), "{err}");
+    let left: Vec<_> = b.list_keys().unwrap().into_iter().map(|k| k.label).collect();
+    assert_eq!(left, ["ceremony"], "no half-made key on the target");
+});
+
+softhsm_test!(fn an_unwrapped_key_that_does_not_match_its_public_key_is_removed(token) {
+    ceremony_key(token, "ceremony", [0x33; 32]);
+    let hsm = token.open();
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "real").backupable()).unwrap();
+    let other = hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "other")).unwrap();
+    let wrapped = hsm.wrap_private_key(&"real".parse().unwrap(), &"ceremony".parse().unwrap(), None).unwrap();
+    // Claim the wrapped key belongs to another public key.
+    let target = UnwrapTarget { label: "copy".into(), id: vec![7], public_key: other.public_key.clone(), backupable: false };
+    let err = hsm.unwrap_private_key(&wrapped, &"ceremony".parse().unwrap(), &target).unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+    assert!(hsm.list_keys().unwrap().iter().all(|k| k.label != "copy"), "nothing left behind");
+});
