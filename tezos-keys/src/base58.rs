@@ -302,7 +302,10 @@ pub fn decode(text: &str, expected: &[Prefix]) -> Result<(Prefix, Zeroizing<Vec<
     let mut data = Zeroizing::new(vec![0u8; text.len()]);
     let n = match bs58::decode(text).onto(data.as_mut_slice()) {
         Ok(n) => n,
-        Err(bs58::decode::Error::InvalidCharacter { index, .. }) => {
+        Err(
+            bs58::decode::Error::InvalidCharacter { index, .. }
+            | bs58::decode::Error::NonAsciiCharacter { index },
+        ) => {
             return Err(Error::InvalidBase58 {
                 expected: what(),
                 position: index,

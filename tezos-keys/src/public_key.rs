@@ -255,3 +255,62 @@ impl FromStr for PublicKey {
         Self::parse_for_curves(s, &Curve::ALL)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ed25519_point_not_on_curve_is_rejected() {
+        // y = 2 has no x on edwards25519 (found by trying small y values).
+        let mut bytes = [0u8; 32];
+        bytes[0] = 2;
+        assert_eq!(
+            PublicKey::from_bytes(Curve::Ed25519, &bytes),
+            Err(Error::InvalidPublicKey {
+                curve: Curve::Ed25519,
+                reason: "the 32 bytes do not decode to a point on the curve",
+            })
+        );
+        bytes[0] = 3; // y = 3 is on the curve
+        assert!(PublicKey::from_bytes(Curve::Ed25519, &bytes).is_ok());
+    }
+
+    #[test]
+    fn ec_point_der_wrapping_is_unwrapped() {
+        // Octez key_encoding_vectors.ml secp256k1 key (tezos.md §9).
+        let compressed =
+            hex::decode("027d4fb1bd6eb3ee2a2e65fe4dd2fbc987a38a391ec23fbfbc878e95b2c8386003")
+                .expect("hex");
+        let pk = PublicKey::from_bytes(Curve::Secp256k1, &compressed).expect("valid");
+        let uncompressed = pk.to_uncompressed().expect("ECDSA");
+        let mut der = vec![0x04, 0x41];
+        der.extend_from_slice(&uncompressed);
+        assert_eq!(PublicKey::from_ec_point(Curve::Secp256k1, &der), Ok(pk));
+        assert_eq!(
+            PublicKey::from_ec_point(Curve::Secp256k1, &uncompressed),
+            Ok(pk)
+        );
+        let mut der = vec![0x04, 0x21];
+        der.extend_from_slice(&compressed);
+        assert_eq!(PublicKey::from_ec_point(Curve::Secp256k1, &der), Ok(pk));
+    }
+
+    #[test]
+    fn sec1_errors_are_specific() {
+        let mut bad = [0x05u8; 33];
+        bad[1] = 1;
+        assert!(matches!(
+            PublicKey::from_bytes(Curve::P256, &bad),
+            Err(Error::InvalidPublicKey { .. })
+        ));
+        assert!(matches!(
+            PublicKey::from_bytes(Curve::P256, &[2; 32]),
+            Err(Error::InvalidLength { actual: 32, .. })
+        ));
+        assert!(matches!(
+            PublicKey::from_forged(&[3; 49]),
+            Err(Error::UnknownTag { tag: 3, .. })
+        ));
+    }
+}
