@@ -271,9 +271,13 @@ pub fn encode(prefix: Prefix, payload: &[u8]) -> Result<String> {
             expected: "a larger buffer (internal error, please report)".to_owned(),
             actual: body.len(),
         })?;
-    let text = out.get(..n).unwrap_or_default();
-    // The base58 alphabet is ASCII, so every byte is one char.
-    Ok(text.iter().map(|&b| char::from(b)).collect())
+    let ascii = out.get(..n).unwrap_or_default();
+    // The base58 alphabet is ASCII, so every byte is one char. Exact
+    // capacity: the String never reallocates, so a secret-key text leaves
+    // no stray copy behind when it moves into a `SecretString`.
+    let mut text = String::with_capacity(ascii.len());
+    text.extend(ascii.iter().map(|&b| char::from(b)));
+    Ok(text)
 }
 
 /// Decode `text`, accepting only the prefixes in `expected`.

@@ -15,6 +15,10 @@ use crate::ChainId;
 
 /// The kind of a signing request, from its first (watermark / magic) byte.
 ///
+/// This is the Tezos "watermark" prepended to signed bytes, not a signer's
+/// *high*-watermark (the last level/round signed), which builds on
+/// [`PayloadInfo`].
+///
 /// ```
 /// use tezos_keys::payload::{self, Watermark};
 /// let allowed = payload::parse_allow_list("0x11,0x12,attestation")?;

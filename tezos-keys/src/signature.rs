@@ -88,11 +88,13 @@ impl Signature {
     ///
     /// # Errors
     /// [`Error::MalformedSignature`] if the DER is not well formed or `r`/`s`
-    /// are not in `1..n`; [`Error::Unsupported`] for Ed25519.
+    /// are not in `1..n`, or if `curve` is Ed25519.
     pub fn from_der(curve: Curve, der: &[u8]) -> Result<Self> {
         if !curve.is_ecdsa() {
-            return Err(Error::Unsupported {
-                what: "a DER-encoded Ed25519 signature",
+            return Err(Error::MalformedSignature {
+                curve,
+                reason: "Ed25519 signatures have no DER form; pass the 64 raw bytes \
+                         to Signature::from_slice",
             });
         }
         let bad = |reason| Error::MalformedSignature { curve, reason };
