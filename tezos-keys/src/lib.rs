@@ -1,7 +1,7 @@
-//! Tezos keys, addresses, encodings and signatures, in pure software.
+//! Tezos keys, addresses, encodings and signatures, and Tezos signing with HSM keys.
 //!
-//! This crate knows the Tezos side of an HSM-backed signer and nothing about
-//! PKCS#11:
+//! Everything but [`HsmKey`] is pure software; [`HsmKey`] reaches the HSM through
+//! `cryptoki-ops`:
 //!
 //! - [`base58`]: base58check with every Tezos [`base58::Prefix`], strict decoding.
 //! - [`Curve`], [`PublicKey`], [`PublicKeyHash`] (`tz1`/`tz2`/`tz3`), [`ChainId`].
@@ -10,6 +10,8 @@
 //! - [`Signature`]: raw, DER, low-S normalisation, `edsig`/`spsig1`/`p2sig`/`sig`.
 //! - [`verify()`], [`verify_digest`], [`verify_encoded`]: the Octez node's rules.
 //! - [`SecretKey`]: software keys (`edsk`/`spsk`/`p2sk`) for tests and exports.
+//! - [`HsmKey`]: a Tezos key whose private half is in a PKCS#11 HSM (through `cryptoki-ops`):
+//!   watermark check, BLAKE2b-256, HSM signature, low-S, verification, RustCrypto traits.
 //!
 //! BLS (`tz4`) and originated contracts (`KT1`) are recognised only to
 //! report that they are not supported. Nothing here panics on any input.
@@ -33,6 +35,7 @@ mod chain_id;
 mod curve;
 mod error;
 mod hash;
+mod hsm_key;
 pub mod payload;
 mod public_key;
 mod secret_key;
@@ -43,6 +46,7 @@ pub use address::{PublicKeyHash, FORGED_PKH_LEN};
 pub use chain_id::ChainId;
 pub use curve::Curve;
 pub use error::{Error, Result};
+pub use hsm_key::{tezos_curve, tezos_public_key, HsmKey, SignError};
 pub use public_key::PublicKey;
 pub use secret_key::SecretKey;
 pub use signature::{Signature, SIGNATURE_LEN};

@@ -1,0 +1,252 @@
+//! Tezos keys held in a PKCS#11 HSM: an address, and signatures exactly as Tezos expects them.
+//!
+//! [`HsmKey`] wraps a [`cryptoki_ops::SigningKey`]. Signing a payload:
+//! 1. classifies it by its watermark byte ([`crate::payload::classify`]): empty, unknown and
+//!    truncated payloads are refused before the HSM is asked;
+//! 2. hashes the whole payload, watermark included, with BLAKE2b-256;
+//! 3. signs the digest on the HSM (raw `CKM_ECDSA`, or `CKM_EDDSA` with the digest as message);
+//! 4. normalises ECDSA signatures to low-S (secp256k1: Octez rejects high-S; P-256: harmless,
+//!    and it removes the malleable twin — see [`crate::Signature::normalize_s`]);
+//! 5. verifies the result in software with the Octez node's rules, unless turned off with
+//!    [`HsmKey::with_verify_after_sign`]: a signature that would be rejected on chain never
+//!    leaves the signer.
+//!
+//! It also implements the RustCrypto `signature` traits, so code written for a software key can
+//! use an HSM key: [`signature::Signer`] (Tezos signature of a payload),
+//! [`signature::hazmat::PrehashSigner`] for `k256`/`p256` ECDSA signatures of a 32-byte digest,
+//! and [`signature::Keypair`] with the Tezos [`PublicKey`] as verifying key.
+
+use std::fmt;
+
+use cryptoki_ops::{Hsm, KeySelector, SigningKey};
+
+use crate::payload::{self, PayloadInfo};
+use crate::{verify_digest, Curve, PublicKey, PublicKeyHash, Signature};
+
+/// Why an HSM-backed signature could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The HSM (PKCS#11) side failed: module, login, key, policy...
+    #[error(transparent)]
+    Hsm(#[from] cryptoki_ops::Error),
+    /// The Tezos side refused the input (payload, encoding...).
+    #[error(transparent)]
+    Tezos(#[from] crate::Error),
+    /// The payload's watermark is not one the caller allows.
+    #[error("watermark {watermark} ({name}) is not allowed for key {key}; allowed: {allowed}")]
+    WatermarkNotAllowed {
+        /// The watermark byte, as `0x..`.
+        watermark: String,
+        /// Its name.
+        name: &'static str,
+        /// The key's address.
+        key: String,
+        /// The allowed watermarks.
+        allowed: String,
+    },
+    /// The HSM returned a signature that does not verify: the key on the token is not the key
+    /// whose public half was read, or the HSM is faulty. Nothing was returned to the caller.
+    #[error(
+        "the HSM's signature for {key} does not verify ({reason}); check the key pair on the token"
+    )]
+    VerifyAfterSignFailed {
+        /// The key's address.
+        key: String,
+        /// What the verifier said.
+        reason: String,
+    },
+}
+
+/// A Tezos key whose private half lives in an HSM. Cheap to clone; `Send + Sync`.
+///
+/// ```no_run
+/// use cryptoki_ops::{Curve, EcKeySpec, Hsm, HsmConfig};
+/// use tezos_keys::HsmKey;
+///
+/// let hsm = Hsm::open(&HsmConfig::from_env()?)?;
+/// hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "baker"))?;
+/// let key = HsmKey::open(&hsm, &"baker".parse()?)?;
+/// println!("{} {}", key.address(), key.public_key());
+/// let signature = key.sign(&[0x03, 0x12, 0x34])?; // a generic operation
+/// println!("{signature}"); // spsig1...
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct HsmKey {
+    key: SigningKey,
+    public_key: PublicKey,
+    address: PublicKeyHash,
+    verify_after_sign: bool,
+}
+
+impl fmt::Debug for HsmKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HsmKey")
+            .field("address", &self.address.to_string())
+            .field("key", &self.key)
+            .field("verify_after_sign", &self.verify_after_sign)
+            .finish()
+    }
+}
+
+/// The Tezos curve of a PKCS#11 curve.
+pub fn tezos_curve(curve: cryptoki_ops::Curve) -> Curve {
+    match curve {
+        cryptoki_ops::Curve::Secp256k1 => Curve::Secp256k1,
+        cryptoki_ops::Curve::P256 => Curve::P256,
+        cryptoki_ops::Curve::Ed25519 => Curve::Ed25519,
+    }
+}
+
+/// The Tezos public key of a public key read from a token.
+pub fn tezos_public_key(public_key: &cryptoki_ops::PublicKey) -> crate::Result<PublicKey> {
+    PublicKey::from_bytes(tezos_curve(public_key.curve()), &public_key.compressed())
+}
+
+impl HsmKey {
+    /// Wraps an HSM signing key; verification after signing is on.
+    pub fn new(key: SigningKey) -> Result<Self, SignError> {
+        let public_key = tezos_public_key(key.public_key())?;
+        Ok(Self {
+            address: public_key.hash(),
+            public_key,
+            key,
+            verify_after_sign: true,
+        })
+    }
+
+    /// The key `selector` names on `hsm`.
+    pub fn open(hsm: &Hsm, selector: &KeySelector) -> Result<Self, SignError> {
+        Self::new(hsm.signing_key(selector)?)
+    }
+
+    /// Turns verification after signing on (the default) or off. Off saves a software verify
+    /// per signature (tens of microseconds; see BENCHMARKS.md) at the price of returning a
+    /// signature nobody checked.
+    pub fn with_verify_after_sign(mut self, on: bool) -> Self {
+        self.verify_after_sign = on;
+        self
+    }
+
+    /// The Tezos public key (`sppk`/`p2pk`/`edpk`).
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public_key
+    }
+
+    /// The address (`tz2`/`tz3`/`tz1`).
+    pub fn address(&self) -> &PublicKeyHash {
+        &self.address
+    }
+
+    /// The curve.
+    pub fn curve(&self) -> Curve {
+        self.public_key.curve()
+    }
+
+    /// The underlying HSM key.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Signs a Tezos payload (watermark byte included), after checking it is well formed.
+    pub fn sign(&self, payload: &[u8]) -> Result<Signature, SignError> {
+        self.sign_allowed(payload, None)
+            .map(|(signature, _)| signature)
+    }
+
+    /// Signs a payload only if its watermark is in `allowed` (when given), and returns what the
+    /// payload is (kind, chain, level, round) with the signature.
+    pub fn sign_allowed(
+        &self,
+        payload: &[u8],
+        allowed: Option<&[payload::Watermark]>,
+    ) -> Result<(Signature, PayloadInfo), SignError> {
+        let info = payload::classify(payload)?;
+        if let Some(allowed) = allowed {
+            if !allowed.contains(&info.watermark) {
+                return Err(SignError::WatermarkNotAllowed {
+                    watermark: format!("0x{:02x}", info.watermark.byte()),
+                    name: info.watermark.name(),
+                    key: self.address.to_string(),
+                    allowed: allowed
+                        .iter()
+                        .map(|w| format!("0x{:02x}", w.byte()))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                });
+            }
+        }
+        let signature = self.sign_digest(&payload::digest(payload))?;
+        Ok((signature, info))
+    }
+
+    /// Signs a BLAKE2b-256 digest of a payload the caller has already checked and hashed.
+    pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<Signature, SignError> {
+        let raw = self.key.sign(digest)?;
+        let signature = Signature::new(self.curve(), raw);
+        let signature = match self.curve() {
+            Curve::Ed25519 => signature,
+            Curve::Secp256k1 | Curve::P256 => signature.normalize_s()?,
+        };
+        if self.verify_after_sign {
+            verify_digest(&self.public_key, digest, &signature).map_err(|e| {
+                SignError::VerifyAfterSignFailed {
+                    key: self.address.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+        }
+        Ok(signature)
+    }
+}
+
+impl signature::Keypair for HsmKey {
+    type VerifyingKey = PublicKey;
+
+    fn verifying_key(&self) -> PublicKey {
+        self.public_key
+    }
+}
+
+/// Signs a Tezos payload (`msg` = watermark ‖ bytes), like [`HsmKey::sign`].
+impl signature::Signer<Signature> for HsmKey {
+    fn try_sign(&self, msg: &[u8]) -> Result<Signature, signature::Error> {
+        self.sign(msg).map_err(signature::Error::from_source)
+    }
+}
+
+/// Signs a 32-byte prehash with a secp256k1 key; the result is low-S, as `k256` requires.
+impl signature::hazmat::PrehashSigner<k256::ecdsa::Signature> for HsmKey {
+    fn sign_prehash(&self, prehash: &[u8]) -> Result<k256::ecdsa::Signature, signature::Error> {
+        let signature = self.sign_prehash_for(Curve::Secp256k1, prehash)?;
+        k256::ecdsa::Signature::from_slice(signature.as_bytes())
+    }
+}
+
+/// Signs a 32-byte prehash with a P-256 key (low-S).
+impl signature::hazmat::PrehashSigner<p256::ecdsa::Signature> for HsmKey {
+    fn sign_prehash(&self, prehash: &[u8]) -> Result<p256::ecdsa::Signature, signature::Error> {
+        let signature = self.sign_prehash_for(Curve::P256, prehash)?;
+        p256::ecdsa::Signature::from_slice(signature.as_bytes())
+    }
+}
+
+impl HsmKey {
+    fn sign_prehash_for(
+        &self,
+        curve: Curve,
+        prehash: &[u8],
+    ) -> Result<Signature, signature::Error> {
+        if self.curve() != curve {
+            return Err(signature::Error::from_source(crate::Error::CurveMismatch {
+                what: "the requested signature type",
+                actual: curve,
+                expected: self.curve(),
+            }));
+        }
+        let digest = <[u8; 32]>::try_from(prehash).map_err(|_| signature::Error::new())?;
+        self.sign_digest(&digest)
+            .map_err(signature::Error::from_source)
+    }
+}
