@@ -5,6 +5,11 @@
 //! `tacoinfra/remote-signer:tezos_signer/sigreq.py`); see tezos.md §4–§5.
 //! Only fixed offsets are read, never a full decode of the operation, so new
 //! protocol operation tags do not break classification.
+//!
+//! The (pre)attestation offsets are those for tz1/tz2/tz3 signers, whose
+//! operations carry a 2-byte slot before the level; a tz4 (BLS) attestation
+//! has no slot (Octez handler, `is_bls`), and tz4 is not supported here.
+//! `tests/real_payloads.rs` checks the offsets on real baker requests.
 
 use core::fmt;
 use core::str::FromStr;
