@@ -126,6 +126,15 @@ impl Watermark {
     }
 }
 
+impl TryFrom<u8> for Watermark {
+    type Error = Error;
+
+    /// The watermark for a byte; [`Error::UnknownWatermark`] otherwise.
+    fn try_from(byte: u8) -> Result<Self> {
+        Self::from_byte(byte).ok_or(Error::UnknownWatermark { byte })
+    }
+}
+
 impl fmt::Display for Watermark {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -206,6 +215,23 @@ pub struct PayloadInfo {
     pub level: Option<u32>,
     /// The round, for Tenderbake consensus kinds (0x11, 0x12, 0x13).
     pub round: Option<u32>,
+}
+
+impl fmt::Display for PayloadInfo {
+    /// For logs: `attestation (0x13) on NetXdQprcVkpaWU level 5 round 0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (0x{:02x})", self.watermark, self.watermark.byte())?;
+        if let Some(chain_id) = self.chain_id {
+            write!(f, " on {chain_id}")?;
+        }
+        if let Some(level) = self.level {
+            write!(f, " level {level}")?;
+        }
+        if let Some(round) = self.round {
+            write!(f, " round {round}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Classify a payload (watermark byte included) and read its chain id,
@@ -325,6 +351,10 @@ mod tests {
         assert_eq!(info.watermark, Watermark::Block);
         assert_eq!(info.chain_id, Some(ChainId::MAINNET));
         assert_eq!((info.level, info.round), (Some(42), Some(3)));
+        assert_eq!(
+            info.to_string(),
+            "block (0x11) on NetXdQprcVkpaWU level 42 round 3"
+        );
         fitness.truncate(3);
         assert!(matches!(
             classify(&block(42, &fitness)),
@@ -406,6 +436,11 @@ mod tests {
             assert_eq!(format!("0x{:02x}", w.byte()).parse::<Watermark>(), Ok(w));
         }
         assert!("0x04".parse::<Watermark>().is_err());
+        assert_eq!(Watermark::try_from(0x12), Ok(Watermark::Preattestation));
+        assert_eq!(
+            Watermark::try_from(0x04),
+            Err(Error::UnknownWatermark { byte: 0x04 })
+        );
         assert!(parse_allow_list("0x11,,0x12").is_err());
         assert_eq!(
             parse_allow_list(" 0x11 , 0x11,block").expect("valid"),
