@@ -211,6 +211,37 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// A stable snake_case name of the error's kind, for machine-readable output.
+    ///
+    /// ```
+    /// let err = cryptoki_ops::Error::PinIncorrect { token: "t".into() };
+    /// assert_eq!(err.kind(), "pin_incorrect");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ModuleNotFound { .. } => "module_not_found",
+            Self::ModuleLoad { .. } => "module_load",
+            Self::TokenNotFound { .. } => "token_not_found",
+            Self::PinIncorrect { .. } => "pin_incorrect",
+            Self::PinLocked { .. } => "pin_locked",
+            Self::PinSource { .. } => "pin_source",
+            Self::KeyNotFound { .. } => "key_not_found",
+            Self::DuplicateLabel { .. } => "duplicate_label",
+            Self::KeyExists { .. } => "key_exists",
+            Self::UnsupportedCurve { .. } => "unsupported_curve",
+            Self::MechanismNotSupported { .. } => "mechanism_not_supported",
+            Self::PoolExhausted { .. } => "pool_exhausted",
+            Self::PolicyRefused { .. } => "policy_refused",
+            Self::UnwrapFailed { .. } => "unwrap_failed",
+            Self::InvalidPublicKey { .. } => "invalid_public_key",
+            Self::InvalidInput { .. } => "invalid_input",
+            Self::NotSupportedByModule { .. } => "not_supported_by_module",
+            Self::Pkcs11 { .. } => "pkcs11",
+        }
+    }
+}
+
 /// A short hint for a PKCS#11 return value that has no dedicated error variant.
 pub(crate) fn hint_for(rv: RvError) -> &'static str {
     match rv {
