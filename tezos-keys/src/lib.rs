@@ -51,3 +51,9 @@ pub use public_key::PublicKey;
 pub use secret_key::SecretKey;
 pub use signature::{Signature, SIGNATURE_LEN};
 pub use verify::{verify, verify_digest, verify_encoded};
+
+/// The README's Rust examples, compiled as doc tests so they cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
