@@ -1,0 +1,284 @@
+//! The `tezos-hsm` binary driven as a user would, each test on its own local SoftHSM2 store.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Home(tempfile::TempDir);
+
+impl Home {
+    fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tezos-hsm"))
+            .args(args)
+            .env("TEZOS_HSM_HOME", self.0.path())
+            .env_remove("PKCS11_MODULE")
+            .env_remove("TEZOS_HSM_TOKEN")
+            .env_remove("TEZOS_HSM_PIN")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs with --json, expects success, returns the one JSON value printed.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: not one JSON value ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Runs with --json, expects failure, returns the error kind and message from stderr.
+    fn error(&self, args: &[&str]) -> (String, String) {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr.lines().last().unwrap_or_default();
+        let value: Value = serde_json::from_str(line)
+            .unwrap_or_else(|_| panic!("{args:?}: stderr is not a JSON error: {stderr}"));
+        (
+            value["error"]["kind"].as_str().unwrap().to_string(),
+            value["error"]["message"].as_str().unwrap().to_string(),
+        )
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+#[test]
+fn demo_prints_two_addresses_and_verified_signatures() {
+    let home = Home::new();
+    let out = home.run(&["demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("development token"),
+        "the first use says it is a development token: {stderr}"
+    );
+    assert!(
+        stdout.contains(" tz2") && stdout.contains(" tz3"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("spsig1") && stdout.contains("p2sig"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().last().unwrap().starts_with("all good"),
+        "{stdout}"
+    );
+    // A second run works too, and no longer announces the token.
+    let again = home.run(&["demo", "--json"]);
+    assert!(again.status.success());
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("development token"));
+    let value: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(value["keys"].as_array().unwrap().len(), 2);
+    // The generated PINs are private to the user.
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(home.path().join("pins")).unwrap() {
+        let mode = entry.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+#[test]
+fn key_commands_round_trip_in_json() {
+    let home = Home::new();
+    let generated = home.json(&[
+        "key",
+        "generate",
+        "--curve",
+        "secp256k1",
+        "--label",
+        "baker",
+    ]);
+    for field in ["label", "id", "curve", "public_key", "address"] {
+        assert!(generated[field].is_string(), "{field} in {generated}");
+    }
+    assert_eq!(generated["curve"], "secp256k1");
+    assert!(generated["address"].as_str().unwrap().starts_with("tz2"));
+    assert!(generated["public_key"]
+        .as_str()
+        .unwrap()
+        .starts_with("sppk"));
+    home.json(&[
+        "key",
+        "generate",
+        "--curve",
+        "p256",
+        "--label",
+        "tz3key",
+        "--backupable",
+    ]);
+    home.json(&["key", "generate", "--curve", "ed25519", "--label", "edkey"]);
+
+    let shown = home.json(&["key", "show", "baker"]);
+    assert_eq!(shown["address"], generated["address"]);
+    assert_eq!(shown["extractable"], false);
+    assert_eq!(shown["sensitive"], true);
+    assert_eq!(home.json(&["key", "show", "tz3key"])["extractable"], true);
+
+    let list = home.json(&["key", "list"]);
+    let labels: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["baker", "edkey", "tz3key"]);
+
+    // Sign, then verify with the printed public key; a changed payload does not verify.
+    let signed = home.json(&["sign", "baker", "031234"]);
+    assert_eq!(signed["address"], generated["address"]);
+    let signature = signed["signature"].as_str().unwrap();
+    assert!(signature.starts_with("spsig1"));
+    let pk = generated["public_key"].as_str().unwrap();
+    assert_eq!(
+        home.json(&["verify", pk, "031234", signature])["valid"],
+        true
+    );
+    let out = home.run(&["verify", pk, "031235", signature, "--json"]);
+    assert!(!out.status.success(), "an invalid signature exits non-zero");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["valid"],
+        false
+    );
+
+    assert_eq!(home.json(&["key", "delete", "baker"])["deleted"], 2);
+    assert_eq!(home.error(&["key", "show", "baker"]).0, "key_not_found");
+}
+
+#[test]
+fn tokens_and_wrapping_keys() {
+    let home = Home::new();
+    let info = home.json(&["token", "info"]);
+    assert_eq!(info["label"], "tezos-hsm");
+    assert!(info["mechanisms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m == "CKM_ECDSA"));
+    let second = home.json(&["token", "init", "--label", "second"]);
+    assert_eq!(second["label"], "second");
+    assert_eq!(
+        home.json(&["--token", "second", "token", "info"])["label"],
+        "second"
+    );
+    assert_eq!(
+        home.error(&["token", "init", "--label", "second"]).0,
+        "token_exists"
+    );
+
+    let generated = home.json(&["wrapkey", "generate", "--label", "w1", "--trusted"]);
+    assert_eq!(generated["trusted"], true);
+    assert_eq!(generated["check_value"].as_str().unwrap().len(), 6);
+    // The same key value imported on two tokens has the same check value.
+    let value_file = home.path().join("ceremony.hex");
+    std::fs::write(&value_file, "42".repeat(32)).unwrap();
+    let a = home.json(&[
+        "wrapkey",
+        "import",
+        "--label",
+        "ceremony",
+        "--value-file",
+        value_file.to_str().unwrap(),
+    ]);
+    let b = home.json(&[
+        "--token",
+        "second",
+        "wrapkey",
+        "import",
+        "--label",
+        "ceremony",
+        "--value-file",
+        value_file.to_str().unwrap(),
+        "--trusted",
+    ]);
+    assert_eq!(a["check_value"], b["check_value"]);
+    std::fs::write(&value_file, "zz").unwrap();
+    let (kind, message) = home.error(&[
+        "wrapkey",
+        "import",
+        "--label",
+        "bad",
+        "--value-file",
+        value_file.to_str().unwrap(),
+    ]);
+    assert_eq!(kind, "invalid_input");
+    assert!(message.contains("64 hex characters"), "{message}");
+}
+
+#[test]
+fn the_errors_a_user_hits_first_are_clear() {
+    let home = Home::new();
+    home.json(&["key", "generate", "--curve", "p256", "--label", "k"]);
+
+    let (kind, message) = home.error(&["sign", "nope", "031234"]);
+    assert_eq!(kind, "key_not_found");
+    assert!(
+        message.contains("'nope'") && message.contains("'k'"),
+        "{message}"
+    );
+
+    let (kind, message) = home.error(&["sign", "k", "03zz"]);
+    assert_eq!(kind, "invalid_input");
+    assert!(message.contains("not valid hex"), "{message}");
+
+    let (kind, message) = home.error(&["sign", "k", "031234", "--allow", "0x11,0x12,0x13"]);
+    assert_eq!(kind, "watermark_not_allowed");
+    assert!(message.contains("0x03"), "{message}");
+
+    let (kind, _) = home.error(&["sign", "k", ""]);
+    assert_eq!(kind, "invalid_input", "an empty payload is refused");
+
+    let wrong_pin = home.path().join("wrong-pin");
+    std::fs::write(&wrong_pin, "not-the-pin").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrong_pin, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (kind, message) = home.error(&[
+        "--pin",
+        &format!("file:{}", wrong_pin.display()),
+        "key",
+        "list",
+    ]);
+    assert_eq!(kind, "pin_incorrect");
+    assert!(!message.contains("not-the-pin"), "{message}");
+
+    let (kind, message) = home.error(&["--module", "/nonexistent/libpkcs11.so", "key", "list"]);
+    assert_eq!(kind, "module_not_found");
+    assert!(message.contains("/nonexistent/libpkcs11.so"), "{message}");
+
+    let (kind, _) = home.error(&["key", "generate", "--curve", "p256", "--label", "k"]);
+    assert_eq!(kind, "key_exists");
+
+    // Plain-text errors are one or two lines on stderr, no backtrace.
+    let out = home.run(&["key", "show", "missing"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: ") && stderr.lines().count() <= 2,
+        "{stderr}"
+    );
+    // A bad curve name is a usage error from the argument parser.
+    let out = home.run(&["key", "generate", "--curve", "p384", "--label", "x"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported curve"));
+}
