@@ -108,6 +108,53 @@ impl HsmConfig {
         Ok(config)
     }
 
+    /// From a file of `NAME=value` lines with the same variables as [`Self::from_env`] (the
+    /// systemd `EnvironmentFile` format: `#` comments, blank lines, optional quotes). Variables
+    /// set in the environment are ignored here: the file is the whole configuration.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("hsm-config-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("signer.env");
+    /// std::fs::write(&path, "# the CloudHSM signer\nPKCS11_MODULE=/opt/cloudhsm/lib/libcloudhsm_pkcs11.so\n\
+    ///     PKCS11_PIN_SOURCE='file:/run/secrets/signer-pin'\n")?;
+    /// let config = cryptoki_ops::HsmConfig::from_file(&path)?;
+    /// assert_eq!(config.pin, cryptoki_ops::PinSource::File("/run/secrets/signer-pin".into()));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::InvalidInput {
+            what: "configuration file",
+            reason: format!("cannot read {}: {e}", path.display()),
+        })?;
+        let mut vars = std::collections::HashMap::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (name, value) = line
+                .split_once('=')
+                .ok_or_else(|| crate::Error::InvalidInput {
+                    what: "configuration file",
+                    reason: format!(
+                        "{} line {}: expected NAME=value",
+                        path.display(),
+                        number + 1
+                    ),
+                })?;
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value);
+            vars.insert(name.trim().to_string(), value.to_string());
+        }
+        Self::from_lookup(|name| vars.get(name).cloned())
+    }
+
     /// Uses the module at `path`.
     pub fn with_module(mut self, module: ModuleSource) -> Self {
         self.module = module;

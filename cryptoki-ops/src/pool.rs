@@ -441,3 +441,44 @@ impl Drop for SessionGuard<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki::context::Function;
+
+    fn fail(rv: RvError) -> Fail {
+        Fail::Pkcs11("C_Sign", CkError::Pkcs11(rv, Function::Sign))
+    }
+
+    #[test]
+    fn return_values_are_diagnosed_as_the_module_docs_say() {
+        for (rv, expected) in [
+            (RvError::SessionHandleInvalid, Diagnosis::SessionBroken),
+            (RvError::SessionClosed, Diagnosis::SessionBroken),
+            (RvError::DeviceRemoved, Diagnosis::SessionBroken),
+            (RvError::TokenNotPresent, Diagnosis::SessionBroken),
+            (RvError::UserNotLoggedIn, Diagnosis::NotLoggedIn),
+            (RvError::KeyHandleInvalid, Diagnosis::StaleHandle),
+            (RvError::ObjectHandleInvalid, Diagnosis::StaleHandle),
+            // CloudHSM throttling.
+            (RvError::FunctionFailed, Diagnosis::Busy),
+            (RvError::OperationActive, Diagnosis::Busy),
+            (RvError::DeviceError, Diagnosis::Busy),
+            (RvError::PinIncorrect, Diagnosis::Other),
+            (RvError::KeyFunctionNotPermitted, Diagnosis::Other),
+        ] {
+            assert_eq!(diagnose(&fail(rv)), expected, "{rv:?}");
+        }
+        assert_eq!(
+            diagnose(&Fail::Final(Error::PinIncorrect { token: "t".into() })),
+            Diagnosis::Other
+        );
+    }
+
+    #[test]
+    fn busy_backoff_is_bounded() {
+        let total: Duration = BUSY_BACKOFF.iter().sum();
+        assert!(total < Duration::from_millis(500), "{total:?}");
+    }
+}
