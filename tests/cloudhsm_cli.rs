@@ -1,0 +1,723 @@
+//! CloudHSM user management and key sharing through `cloudhsm-cli`, against a stand-in executable
+//! (`fixtures/cloudhsm-cli/cloudhsm-cli-standin`) that answers with the JSON AWS documents and
+//! records the arguments and environment it was given. No HSM and no SoftHSM2 token are needed
+//! (one test loads the SoftHSM2 module, without opening a session).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use cryptoki_ops::cloudhsm::{CliRole, CloudHsmCli, CloudHsmError, HsmUser, KeyRef, UserRole};
+use cryptoki_ops::secrecy::SecretString;
+use cryptoki_ops::{Module, ModuleSource, PinSource};
+
+/// `CLOUDHSM_PIN` of the key owner (a crypto user) in these tests.
+const OWNER_PIN: &str = "baker_owner:Owner-Passw0rd";
+/// `CLOUDHSM_PIN` of the admin in these tests.
+const ADMIN_PIN: &str = "admin:Admin-Passw0rd";
+/// Password given to a new crypto user.
+const NEW_PASSWORD: &str = "Standby-Passw0rd";
+
+const STANDIN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/cloudhsm-cli/cloudhsm-cli-standin"
+);
+
+/// Tests write small scripts and run them. A script being written while another thread forks can
+/// make its execution fail with ETXTBSY ("text file busy"), so tests that write or spawn hold
+/// this lock.
+static SPAWN: Mutex<()> = Mutex::new(());
+
+fn spawn_lock() -> MutexGuard<'static, ()> {
+    SPAWN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the stand-in recorded about one run.
+#[derive(Debug, PartialEq, Eq)]
+struct Record {
+    /// `CLOUDHSM_ROLE`, or `<unset>`.
+    role: String,
+    /// `expected`, `other` or `<unset>`: whether `CLOUDHSM_PIN` was the test PIN.
+    pin: String,
+    args: Vec<String>,
+}
+
+/// A stand-in CLI in a temporary directory, configured by environment variables set in a wrapper
+/// script (so tests never touch the test process's environment).
+struct StandIn {
+    dir: tempfile::TempDir,
+    program: PathBuf,
+}
+
+impl StandIn {
+    fn new(expected_pin: &str, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("cloudhsm-cli");
+        let record = dir.path().join("record");
+        let mut script = format!(
+            "#!/bin/sh\nSTANDIN_RECORD='{}'\nSTANDIN_EXPECTED_PIN='{expected_pin}'\nexport STANDIN_RECORD STANDIN_EXPECTED_PIN\n",
+            record.display()
+        );
+        for (name, value) in env {
+            script.push_str(&format!("{name}='{value}'\nexport {name}\n"));
+        }
+        script.push_str(&format!("exec sh '{STANDIN}' \"$@\"\n"));
+        std::fs::write(&program, script).unwrap();
+        set_mode(&program, 0o755);
+        Self { dir, program }
+    }
+
+    fn cli(&self, pin: &str, role: CliRole) -> CloudHsmCli {
+        CloudHsmCli::with_program(&self.program, pin_value(pin), role)
+    }
+
+    fn owner(&self) -> CloudHsmCli {
+        self.cli(OWNER_PIN, CliRole::CryptoUser)
+    }
+
+    fn admin(&self) -> CloudHsmCli {
+        self.cli(ADMIN_PIN, CliRole::Admin)
+    }
+
+    /// What the last run recorded; `None` if the CLI never ran.
+    fn record(&self) -> Option<Record> {
+        let text = std::fs::read_to_string(self.dir.path().join("record")).ok()?;
+        let mut record = Record {
+            role: String::new(),
+            pin: String::new(),
+            args: Vec::new(),
+        };
+        for line in text.lines() {
+            let (key, value) = line.split_once('=').unwrap();
+            match key {
+                "role" => record.role = value.to_string(),
+                "pin" => record.pin = value.to_string(),
+                "arg" => record.args.push(value.to_string()),
+                other => panic!("unexpected record line {other}"),
+            }
+        }
+        Some(record)
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn pin_value(pin: &str) -> PinSource {
+    PinSource::Value(SecretString::from(pin))
+}
+
+fn args(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
+}
+
+fn record(role: &str, pin: &str, items: &[&str]) -> Option<Record> {
+    Some(Record {
+        role: role.to_string(),
+        pin: pin.to_string(),
+        args: args(items),
+    })
+}
+
+fn baker() -> KeyRef {
+    KeyRef::Label("baker".into())
+}
+
+/// Neither the error's message nor its `Debug` form holds a secret.
+fn assert_no_secrets(err: &CloudHsmError) {
+    let text = format!("{err} / {err:?}");
+    for secret in [
+        OWNER_PIN,
+        ADMIN_PIN,
+        NEW_PASSWORD,
+        "Owner-Passw0rd",
+        "Admin-Passw0rd",
+    ] {
+        assert!(!text.contains(secret), "secret {secret:?} in error: {text}");
+    }
+}
+
+// --- user list -----------------------------------------------------------------------------
+
+#[test]
+fn list_users_runs_without_credentials_and_parses_the_documented_json() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[]);
+    let users = standin.owner().list_users().unwrap();
+    // `user list` needs no login (AWS docs cloudhsm_cli-user-list): no credentials are passed.
+    assert_eq!(
+        standin.record(),
+        record("<unset>", "<unset>", &["user", "list"])
+    );
+    let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "admin",
+            "second_admin",
+            "app_user",
+            "baker_owner",
+            "old_signer"
+        ]
+    );
+    assert_eq!(
+        users[0],
+        HsmUser {
+            username: "admin".into(),
+            role: UserRole::Admin,
+            locked: false,
+            mfa: vec![],
+            cluster_coverage: Some("full".into()),
+        }
+    );
+    assert_eq!(users[1].mfa.len(), 1);
+    assert_eq!(users[1].mfa[0].strategy, "token-sign");
+    assert_eq!(users[1].mfa[0].status, "enabled");
+    assert_eq!(
+        users[2].role,
+        UserRole::Other("internal(APPLIANCE_USER)".into())
+    );
+    assert_eq!(users[3].role, UserRole::CryptoUser);
+    assert!(!users[3].locked);
+    assert!(users[4].locked, "\"locked\": \"true\" is a locked user");
+}
+
+#[test]
+fn list_users_works_even_when_the_credentials_are_unavailable() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[]);
+    let cli = CloudHsmCli::with_program(
+        &standin.program,
+        PinSource::Env("CLOUDHSM_TEST_VARIABLE_THAT_IS_NEVER_SET".into()),
+        CliRole::CryptoUser,
+    );
+    assert_eq!(cli.list_users().unwrap().len(), 5);
+}
+
+// --- user create ---------------------------------------------------------------------------
+
+#[test]
+fn create_crypto_user_passes_exact_arguments_and_admin_credentials() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(ADMIN_PIN, &[]);
+    let user = standin
+        .admin()
+        .create_crypto_user("Standby_Signer", &SecretString::from(NEW_PASSWORD))
+        .unwrap();
+    assert_eq!(
+        standin.record(),
+        record(
+            "admin",
+            "expected",
+            &[
+                "user",
+                "create",
+                "--username",
+                "standby_signer", // lower-cased, as CloudHSM shows user names
+                "--role",
+                "crypto-user",
+                "--password",
+                NEW_PASSWORD,
+            ]
+        )
+    );
+    assert_eq!(
+        user,
+        HsmUser {
+            username: "standby_signer".into(),
+            role: UserRole::CryptoUser,
+            locked: false,
+            mfa: vec![],
+            cluster_coverage: None,
+        }
+    );
+}
+
+#[test]
+fn create_crypto_user_checks_name_and_password_before_running() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(ADMIN_PIN, &[]);
+    let admin = standin.admin();
+    let good = SecretString::from(NEW_PASSWORD);
+    for name in [
+        "",
+        "bob-1",
+        "bob smith",
+        "bob.smith",
+        &"a".repeat(32), // 31 at most (AWS docs cloudhsm_cli-user-create)
+    ] {
+        let err = admin.create_crypto_user(name, &good).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CloudHsmError::InvalidInput {
+                    what: "HSM user name",
+                    ..
+                }
+            ),
+            "{name:?}: {err}"
+        );
+    }
+    for password in ["1234567", &"x".repeat(33)] {
+        let err = admin
+            .create_crypto_user("alice", &SecretString::from(password))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CloudHsmError::InvalidInput {
+                    what: "password",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(password));
+    }
+    assert_eq!(standin.record(), None, "the CLI must not run");
+    admin
+        .create_crypto_user(&"a".repeat(31), &SecretString::from("12345678"))
+        .unwrap();
+}
+
+#[test]
+fn create_crypto_user_needs_the_admin_role() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[]);
+    let err = standin
+        .owner()
+        .create_crypto_user("alice", &SecretString::from(NEW_PASSWORD))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CloudHsmError::WrongRole {
+                needed: CliRole::Admin,
+                current: CliRole::CryptoUser,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("must be run as admin"), "{err}");
+    assert_eq!(standin.record(), None);
+}
+
+#[test]
+fn create_existing_user_is_user_exists() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(ADMIN_PIN, &[("STANDIN_ERROR", "user-exists")]);
+    let err = standin
+        .admin()
+        .create_crypto_user("baker_owner", &SecretString::from(NEW_PASSWORD))
+        .unwrap_err();
+    assert!(
+        matches!(&err, CloudHsmError::UserExists { username, .. } if username == "baker_owner"),
+        "{err}"
+    );
+    assert_no_secrets(&err);
+}
+
+#[test]
+fn the_new_password_never_appears_in_errors() {
+    let _lock = spawn_lock();
+    // The stand-in crashes and echoes its arguments, password included, on stderr.
+    let standin = StandIn::new(ADMIN_PIN, &[("STANDIN_ERROR", "crash")]);
+    let err = standin
+        .admin()
+        .create_crypto_user("alice", &SecretString::from(NEW_PASSWORD))
+        .unwrap_err();
+    let CloudHsmError::CliFailed { command, message } = &err else {
+        panic!("expected CliFailed, got {err:?}");
+    };
+    assert_eq!(
+        command,
+        "cloudhsm-cli user create --username alice --role crypto-user --password [REDACTED]"
+    );
+    assert!(message.contains("exit status: 2"), "{message}");
+    assert!(message.contains("[REDACTED]"), "{message}");
+    assert_no_secrets(&err);
+}
+
+// --- key share / unshare -------------------------------------------------------------------
+
+#[test]
+fn share_key_by_label_passes_exact_arguments_and_owner_credentials() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[]);
+    standin
+        .owner()
+        .share_key(&baker(), "Standby_Signer")
+        .unwrap();
+    assert_eq!(
+        standin.record(),
+        record(
+            "crypto-user",
+            "expected",
+            &[
+                "key",
+                "share",
+                "--filter",
+                "attr.label=baker",
+                "attr.class=private-key",
+                "--username",
+                "standby_signer",
+                "--role",
+                "crypto-user",
+            ]
+        )
+    );
+}
+
+#[test]
+fn unshare_key_by_reference_passes_exact_arguments() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[]);
+    standin
+        .owner()
+        .unshare_key(&KeyRef::Reference("0x00000000001C0686".into()), "backup_cu")
+        .unwrap();
+    assert_eq!(
+        standin.record(),
+        record(
+            "crypto-user",
+            "expected",
+            &[
+                "key",
+                "unshare",
+                "--filter",
+                "key-reference=0x00000000001c0686",
+                "--username",
+                "backup_cu",
+                "--role",
+                "crypto-user",
+            ]
+        )
+    );
+}
+
+#[test]
+fn sharing_needs_the_crypto_user_role_and_valid_input() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(ADMIN_PIN, &[]);
+    let err = standin.admin().share_key(&baker(), "alice").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CloudHsmError::WrongRole {
+                needed: CliRole::CryptoUser,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let owner = standin.cli(ADMIN_PIN, CliRole::CryptoUser);
+    for (key, user) in [
+        (KeyRef::Reference("1c0686".into()), "alice"),
+        (KeyRef::Reference("0xnothex".into()), "alice"),
+        (KeyRef::Label(String::new()), "alice"),
+        (baker(), "alice-2"),
+    ] {
+        let err = owner.share_key(&key, user).unwrap_err();
+        assert!(
+            matches!(err, CloudHsmError::InvalidInput { .. }),
+            "{key:?} {user}: {err}"
+        );
+    }
+    assert_eq!(standin.record(), None, "the CLI must not run");
+}
+
+// --- key list: shared users ----------------------------------------------------------------
+
+#[test]
+fn key_shared_users_reads_shared_users_from_key_list_verbose() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[]);
+    let users = standin.owner().key_shared_users(&baker()).unwrap();
+    assert_eq!(users, ["standby_signer", "backup_cu"]);
+    assert_eq!(
+        standin.record(),
+        record(
+            "crypto-user",
+            "expected",
+            &[
+                "key",
+                "list",
+                "--filter",
+                "attr.label=baker",
+                "attr.class=private-key",
+                "--verbose",
+            ]
+        )
+    );
+}
+
+#[test]
+fn key_shared_users_with_no_match_is_key_not_found() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[("STANDIN_KEYS", "0")]);
+    let err = standin.owner().key_shared_users(&baker()).unwrap_err();
+    assert!(
+        matches!(&err, CloudHsmError::KeyNotFound { key, .. } if key == "private key labelled 'baker'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn key_shared_users_with_two_matches_is_ambiguous() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[("STANDIN_KEYS", "2")]);
+    let err = standin.owner().key_shared_users(&baker()).unwrap_err();
+    assert!(matches!(err, CloudHsmError::AmbiguousKey { .. }), "{err}");
+    assert!(err.to_string().contains("KeyRef::Reference"), "{err}");
+}
+
+// --- errors parsed from {"error_code": 1, "data": "..."} ------------------------------------
+
+#[test]
+fn share_with_unknown_user_is_user_not_found() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[("STANDIN_ERROR", "user-not-found")]);
+    let err = standin.owner().share_key(&baker(), "ghost").unwrap_err();
+    assert!(
+        matches!(&err, CloudHsmError::UserNotFound { username, message }
+            if username == "ghost" && message == "User not found"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("list_users"), "{err}");
+}
+
+#[test]
+fn not_logged_in_is_parsed() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[("STANDIN_ERROR", "not-logged-in")]);
+    let err = standin.owner().key_shared_users(&baker()).unwrap_err();
+    assert!(
+        matches!(&err, CloudHsmError::NotLoggedIn { command, .. }
+            if command == "cloudhsm-cli key list --filter attr.label=baker attr.class=private-key --verbose"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn refused_credentials_are_authentication_failed() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[("STANDIN_ERROR", "auth-failed")]);
+    let err = standin.owner().share_key(&baker(), "alice").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CloudHsmError::AuthenticationFailed {
+                role: CliRole::CryptoUser,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_no_secrets(&err);
+}
+
+#[test]
+fn share_of_unknown_key_is_key_not_found() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[("STANDIN_ERROR", "key-not-found")]);
+    let key = KeyRef::Reference("0x0000000000abcdef".into());
+    let err = standin.owner().share_key(&key, "alice").unwrap_err();
+    assert!(
+        matches!(&err, CloudHsmError::KeyNotFound { key, .. } if key == "key 0x0000000000abcdef"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("owner"), "{err}");
+}
+
+#[test]
+fn documented_too_many_keys_error_is_ambiguous_key() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[("STANDIN_ERROR", "ambiguous")]);
+    let err = standin.owner().unshare_key(&baker(), "alice").unwrap_err();
+    assert!(
+        matches!(&err, CloudHsmError::AmbiguousKey { message, .. }
+            if message.starts_with("Key selection criteria matched 2 keys")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn other_failures_keep_the_cli_message() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(ADMIN_PIN, &[("STANDIN_ERROR", "quorum")]);
+    let err = standin
+        .admin()
+        .create_crypto_user("alice", &SecretString::from(NEW_PASSWORD))
+        .unwrap_err();
+    assert!(
+        matches!(&err, CloudHsmError::CliFailed { message, .. }
+            if message == "error_code 1: Quorum approval is required for this operation"),
+        "{err:?}"
+    );
+    assert_no_secrets(&err);
+}
+
+#[test]
+fn an_error_answer_is_parsed_even_with_exit_status_zero() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(
+        OWNER_PIN,
+        &[("STANDIN_ERROR", "user-not-found"), ("STANDIN_EXIT", "0")],
+    );
+    let err = standin.owner().share_key(&baker(), "ghost").unwrap_err();
+    assert!(matches!(err, CloudHsmError::UserNotFound { .. }), "{err:?}");
+}
+
+#[test]
+fn credentials_echoed_by_the_cli_are_redacted() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[("STANDIN_ERROR", "echo-credentials")]);
+    let err = standin.owner().share_key(&baker(), "alice").unwrap_err();
+    assert!(
+        matches!(err, CloudHsmError::AuthenticationFailed { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("[REDACTED]"), "{err}");
+    assert_no_secrets(&err);
+}
+
+#[test]
+fn output_that_is_not_json_is_bad_response() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[("STANDIN_ERROR", "garbage")]);
+    let err = standin.owner().key_shared_users(&baker()).unwrap_err();
+    assert!(matches!(err, CloudHsmError::BadResponse { .. }), "{err:?}");
+}
+
+#[test]
+fn a_non_zero_exit_after_success_json_is_a_failure() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[("STANDIN_ERROR", "exit-after-success")]);
+    let err = standin.owner().share_key(&baker(), "alice").unwrap_err();
+    assert!(
+        matches!(&err, CloudHsmError::CliFailed { message, .. } if message.contains("exit status: 3")),
+        "{err:?}"
+    );
+}
+
+// --- program and credentials ---------------------------------------------------------------
+
+#[test]
+fn missing_cli_is_cli_not_found() {
+    let _lock = spawn_lock();
+    let cli = CloudHsmCli::with_program(
+        "/nonexistent/cloudhsm-cli",
+        pin_value(OWNER_PIN),
+        CliRole::CryptoUser,
+    );
+    let err = cli.share_key(&baker(), "alice").unwrap_err();
+    assert!(matches!(err, CloudHsmError::CliNotFound { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("/nonexistent/cloudhsm-cli"),
+        "{err}"
+    );
+    assert_no_secrets(&err);
+}
+
+#[test]
+fn credentials_come_from_a_pin_file_like_the_pkcs11_login() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[]);
+    let pin_file = standin.dir.path().join("owner.pin");
+    std::fs::write(&pin_file, format!("{OWNER_PIN}\n")).unwrap();
+    set_mode(&pin_file, 0o600);
+    let cli = CloudHsmCli::with_program(
+        &standin.program,
+        format!("file:{}", pin_file.display()).parse().unwrap(),
+        CliRole::CryptoUser,
+    );
+    cli.share_key(&baker(), "alice").unwrap();
+    let record = standin.record().unwrap();
+    assert_eq!(
+        (record.role.as_str(), record.pin.as_str()),
+        ("crypto-user", "expected")
+    );
+    assert!(
+        !record.args.iter().any(|a| a.contains("Owner-Passw0rd")),
+        "the PIN must not be on the command line: {:?}",
+        record.args
+    );
+}
+
+#[test]
+fn unavailable_credentials_stop_before_running() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[]);
+    let cli = CloudHsmCli::with_program(
+        &standin.program,
+        PinSource::Env("CLOUDHSM_TEST_VARIABLE_THAT_IS_NEVER_SET".into()),
+        CliRole::CryptoUser,
+    );
+    let err = cli.share_key(&baker(), "alice").unwrap_err();
+    assert!(matches!(err, CloudHsmError::Credentials(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("CLOUDHSM_TEST_VARIABLE_THAT_IS_NEVER_SET"),
+        "{err}"
+    );
+    assert_eq!(standin.record(), None);
+}
+
+#[test]
+fn credentials_without_user_name_are_refused_without_showing_them() {
+    let _lock = spawn_lock();
+    let standin = StandIn::new(OWNER_PIN, &[]);
+    let cli = standin.cli("Owner-Passw0rd", CliRole::CryptoUser);
+    let err = cli.key_shared_users(&baker()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CloudHsmError::InvalidInput {
+                what: "CloudHSM credentials",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("<user>:<password>"), "{err}");
+    assert_no_secrets(&err);
+    assert_eq!(standin.record(), None);
+}
+
+// --- other modules -------------------------------------------------------------------------
+
+#[test]
+fn other_modules_are_not_supported() {
+    let _lock = spawn_lock();
+    // SoftHSM2 needs a readable configuration to initialise; give it an empty token directory.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::create_dir(dir.path().join("tokens")).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            dir.path().join("tokens").display()
+        ),
+    )
+    .unwrap();
+    if std::env::var_os("SOFTHSM2_CONF").is_none() {
+        // Safe enough here: every test of this binary that spawns a process holds SPAWN.
+        std::env::set_var("SOFTHSM2_CONF", &conf);
+    }
+    let module = Module::load(&ModuleSource::softhsm2().unwrap().into()).unwrap();
+    assert!(!module.is_cloudhsm());
+    let err =
+        CloudHsmCli::for_module(&module, pin_value(OWNER_PIN), CliRole::CryptoUser).unwrap_err();
+    assert!(
+        matches!(&err, CloudHsmError::NotSupportedByModule { module: path, .. } if path == module.path()),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("not supported by this module"),
+        "{err}"
+    );
+}
