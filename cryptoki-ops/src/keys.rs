@@ -419,6 +419,60 @@ pub(crate) fn read_public_key(
     })
 }
 
+/// The private half's template: the policy of the module docs, in one place.
+/// `CKA_WRAP_WITH_TRUSTED` comes last when backup-able, so a caller can drop it for a token that
+/// does not know it.
+pub(crate) fn private_key_template(
+    curve: Curve,
+    label: &str,
+    id: &[u8],
+    backupable: bool,
+) -> Vec<Attribute> {
+    let mut template = vec![
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::KeyType(curve.key_type()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Sign(true),
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+        Attribute::Extractable(backupable),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ];
+    if backupable {
+        template.push(Attribute::WrapWithTrusted(true));
+    }
+    template
+}
+
+/// The public half's template; `ec_point` is given when the object is created from a known
+/// point (restore, replication) rather than generated.
+pub(crate) fn public_key_template(
+    curve: Curve,
+    label: &str,
+    id: &[u8],
+    ec_point: Option<Vec<u8>>,
+) -> Vec<Attribute> {
+    let mut template = vec![
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(curve.key_type()),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Verify(true),
+        Attribute::Encrypt(false),
+        Attribute::Wrap(false),
+        Attribute::Derive(false),
+        Attribute::EcParams(curve.ec_params().to_vec()),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ];
+    template.extend(ec_point.map(Attribute::EcPoint));
+    template
+}
+
 impl Hsm {
     fn ensure_label_free(&self, session: &Session, label: &str) -> Result<(), Fail> {
         if label.is_empty() {
@@ -473,37 +527,8 @@ impl Hsm {
             let session = &pooled.session;
             self.ensure_label_free(session, &spec.label)?;
             let id = Self::new_id(session, &spec.id)?;
-            let label = Attribute::Label(spec.label.as_bytes().to_vec());
-            let public = [
-                Attribute::Class(ObjectClass::PUBLIC_KEY),
-                Attribute::KeyType(spec.curve.key_type()),
-                Attribute::Token(true),
-                Attribute::Private(false),
-                Attribute::Verify(true),
-                Attribute::Encrypt(false),
-                Attribute::Wrap(false),
-                Attribute::Derive(false),
-                Attribute::EcParams(spec.curve.ec_params().to_vec()),
-                label.clone(),
-                Attribute::Id(id.clone()),
-            ];
-            let mut private = vec![
-                Attribute::Class(ObjectClass::PRIVATE_KEY),
-                Attribute::KeyType(spec.curve.key_type()),
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Sign(true),
-                Attribute::Decrypt(false),
-                Attribute::Unwrap(false),
-                Attribute::Derive(false),
-                Attribute::Extractable(spec.backupable),
-                label,
-                Attribute::Id(id.clone()),
-            ];
-            if spec.backupable {
-                private.push(Attribute::WrapWithTrusted(true));
-            }
+            let public = public_key_template(spec.curve, &spec.label, &id, None);
+            let mut private = private_key_template(spec.curve, &spec.label, &id, spec.backupable);
             let generated = match session.generate_key_pair(&mechanism, &public, &private) {
                 Err(cryptoki::error::Error::Pkcs11(RvError::AttributeTypeInvalid, _))
                     if spec.backupable =>

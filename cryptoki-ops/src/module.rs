@@ -67,17 +67,7 @@ impl ModuleSource {
                     .collect(),
             },
         };
-        candidates
-            .iter()
-            .find(|p| p.is_file())
-            .cloned()
-            .ok_or_else(|| Error::ModuleNotFound {
-                tried: candidates
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        Self::first_existing(&candidates)
     }
 
     /// The first SoftHSM2 module installed on this machine, if any.

@@ -5,13 +5,16 @@ use std::str::FromStr;
 
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki::session::Session;
 
 use crate::curve::{Curve, PublicKey};
 use crate::error::{Error, Result, RvError};
 use crate::hsm::Hsm;
-use crate::keys::{find_one, read_info, read_public_key, KeyClass, KeyPairInfo, KeySelector};
+use crate::keys::{
+    find_one, private_key_template, public_key_template, read_info, read_public_key, KeyClass,
+    KeyPairInfo, KeySelector,
+};
 use crate::pool::{ck, Fail, Retry};
 
 /// AES key-wrap mechanisms. The standard ones are what SoftHSM2 (and most modules) offer; AWS
@@ -222,24 +225,7 @@ impl Hsm {
                     token: token.to_string(),
                 }));
             }
-            let label = Attribute::Label(target.label.as_bytes().to_vec());
-            let mut private_template = vec![
-                Attribute::Class(ObjectClass::PRIVATE_KEY),
-                Attribute::KeyType(curve.key_type()),
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Sign(true),
-                Attribute::Decrypt(false),
-                Attribute::Unwrap(false),
-                Attribute::Derive(false),
-                Attribute::Extractable(target.backupable),
-                label.clone(),
-                Attribute::Id(target.id.clone()),
-            ];
-            if target.backupable {
-                private_template.push(Attribute::WrapWithTrusted(true));
-            }
+            let private_template = private_key_template(curve, &target.label, &target.id, target.backupable);
             let private = session
                 .unwrap_key(&wrapped.mechanism.mechanism(), wrapping, &wrapped.bytes, &private_template)
                 .map_err(|e| match e {
@@ -261,20 +247,7 @@ impl Hsm {
                     }),
                     e => Fail::Pkcs11("C_UnwrapKey", e),
                 })?;
-            let public_template = [
-                Attribute::Class(ObjectClass::PUBLIC_KEY),
-                Attribute::KeyType(curve.key_type()),
-                Attribute::Token(true),
-                Attribute::Private(false),
-                Attribute::Verify(true),
-                Attribute::Encrypt(false),
-                Attribute::Wrap(false),
-                Attribute::Derive(false),
-                Attribute::EcParams(curve.ec_params().to_vec()),
-                Attribute::EcPoint(target.public_key.to_ec_point()),
-                label,
-                Attribute::Id(target.id.clone()),
-            ];
+            let public_template = public_key_template(curve, &target.label, &target.id, Some(target.public_key.to_ec_point()));
             let public = match session.create_object(&public_template) {
                 Ok(handle) => handle,
                 Err(e) => {
