@@ -55,6 +55,17 @@ softhsm_test!(fn sessions_closed_behind_the_pools_back_are_replaced(token) {
     key.sign(&[2; 32]).unwrap();
     assert_eq!(hsm.open_sessions(), 1, "dead sessions are dropped, one new one opened");
     hsm.list_keys().unwrap();
+    // Again, and this time the first call after the restart creates a key: it is retried on a
+    // fresh session too, because a dead handle means nothing was done.
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| for _ in 0..10 { key.sign(&[1; 32]).unwrap(); });
+        }
+    });
+    pkcs11.clone().finalize().unwrap();
+    pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).unwrap();
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "after-restart")).unwrap();
+    hsm.signing_key(&"after-restart".parse().unwrap()).unwrap().sign(&[3; 32]).unwrap();
 });
 
 softhsm_test!(fn a_logout_behind_the_pools_back_is_repaired_by_logging_in_again(token) {

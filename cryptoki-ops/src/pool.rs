@@ -69,6 +69,17 @@ pub(crate) fn ck(function: &'static str) -> impl FnOnce(CkError) -> Fail {
     move |e| Fail::Pkcs11(function, e)
 }
 
+/// Whether the module refused the call because the session handle is dead.
+fn refused_unstarted(fail: &Fail) -> bool {
+    matches!(
+        fail,
+        Fail::Pkcs11(
+            _,
+            CkError::Pkcs11(RvError::SessionHandleInvalid | RvError::SessionClosed, _)
+        )
+    )
+}
+
 /// What a PKCS#11 return value means for the session it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Diagnosis {
@@ -302,7 +313,10 @@ impl SessionPool {
                 Ok(value) => return Ok(value),
                 Err(fail) => fail,
             };
-            let may_retry = retry == Retry::Idempotent && !retried;
+            // A dead session handle means the module refused the call before doing anything,
+            // so even an operation that creates objects may run again (ours check for an
+            // existing label first, so a half-finished one cannot be doubled).
+            let may_retry = !retried && (retry == Retry::Idempotent || refused_unstarted(&fail));
             let diagnosis = match &fail {
                 Fail::Final(Error::KeyNotFound { .. })
                     if !Self::logged_in(&guard.session_mut().session) =>
@@ -474,6 +488,14 @@ mod tests {
             diagnose(&Fail::Final(Error::PinIncorrect { token: "t".into() })),
             Diagnosis::Other
         );
+    }
+
+    #[test]
+    fn only_dead_handles_let_object_creation_retry() {
+        assert!(refused_unstarted(&fail(RvError::SessionHandleInvalid)));
+        assert!(refused_unstarted(&fail(RvError::SessionClosed)));
+        assert!(!refused_unstarted(&fail(RvError::DeviceRemoved)));
+        assert!(!refused_unstarted(&fail(RvError::FunctionFailed)));
     }
 
     #[test]
