@@ -12,6 +12,8 @@
 //! - [`SecretKey`]: software keys (`edsk`/`spsk`/`p2sk`) for tests and exports.
 //! - [`HsmKey`]: a Tezos key whose private half is in a PKCS#11 HSM (through `cryptoki-ops`):
 //!   watermark check, BLAKE2b-256, HSM signature, low-S, verification, RustCrypto traits.
+//! - [`runbook`]: backup and restore of wrapped keys, replication to a second HSM, the
+//!   consistency check across tokens, and the opt-in hot-wallet export.
 //!
 //! BLS (`tz4`) and originated contracts (`KT1`) are recognised only to
 //! report that they are not supported. Nothing here panics on any input.
@@ -38,6 +40,7 @@ mod hash;
 mod hsm_key;
 pub mod payload;
 mod public_key;
+pub mod runbook;
 mod secret_key;
 mod signature;
 mod verify;
