@@ -10,6 +10,8 @@
 //! - [`Signature`]: raw, DER, low-S normalisation, `edsig`/`spsig1`/`p2sig`/`sig`.
 //! - [`verify()`], [`verify_digest`], [`verify_encoded`]: the Octez node's rules.
 //! - [`SecretKey`]: software keys (`edsk`/`spsk`/`p2sk`) for tests and exports.
+//! - [`high_watermark`]: [`HighWatermark`], the double-signing guard in front of a signer, with
+//!   per-key [`KeyPolicy`] and a durable [`high_watermark::FileStore`].
 //! - [`HsmKey`]: a Tezos key whose private half is in a PKCS#11 HSM (through `cryptoki-ops`):
 //!   watermark check, BLAKE2b-256, HSM signature, low-S, verification, RustCrypto traits.
 //! - [`runbook`]: backup and restore of wrapped keys, replication to a second HSM, the
@@ -37,6 +39,7 @@ mod chain_id;
 mod curve;
 mod error;
 mod hash;
+pub mod high_watermark;
 mod hsm_key;
 pub mod payload;
 mod public_key;
@@ -49,6 +52,7 @@ pub use address::{PublicKeyHash, FORGED_PKH_LEN};
 pub use chain_id::ChainId;
 pub use curve::Curve;
 pub use error::{Error, Result};
+pub use high_watermark::{GuardError, HighWatermark, KeyPolicy};
 pub use hsm_key::{tezos_curve, tezos_public_key, HsmKey, SignError};
 pub use public_key::PublicKey;
 pub use secret_key::SecretKey;
@@ -59,4 +63,3 @@ pub use verify::{verify, verify_digest, verify_encoded};
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
-

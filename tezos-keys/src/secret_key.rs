@@ -198,3 +198,20 @@ impl fmt::Debug for SecretKey {
             .finish()
     }
 }
+
+/// Signs a Tezos payload (watermark included), like [`SecretKey::sign`]; lets a software key
+/// stand in for an HSM key, e.g. behind [`crate::high_watermark::HighWatermark`] in tests.
+impl signature::Signer<Signature> for SecretKey {
+    fn try_sign(&self, msg: &[u8]) -> core::result::Result<Signature, signature::Error> {
+        self.sign(msg).map_err(signature::Error::from_source)
+    }
+}
+
+/// The Tezos [`PublicKey`] as verifying key, as for [`crate::HsmKey`].
+impl signature::Keypair for SecretKey {
+    type VerifyingKey = PublicKey;
+
+    fn verifying_key(&self) -> PublicKey {
+        self.public_key()
+    }
+}
