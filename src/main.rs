@@ -11,16 +11,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use cryptoki_ops::secrecy::ExposeSecret;
 use cryptoki_ops::secrecy::SecretBox;
 use cryptoki_ops::{
     Curve, EcKeySpec, Hsm, HsmConfig, KeyClass, KeySelector, ModuleSource, PinSource, Role,
     TokenSelector, WrappingKeySpec,
 };
 use serde_json::{json, Value};
+use tezos_keys::runbook::{
+    check_consistency, export_hot_wallet, replicate, write_private_file, Backup, HotWalletConsent,
+    KeySelection, ReplicationStatus, RestoreOptions,
+};
 use tezos_keys::{payload, HsmKey};
 
 use crate::home::{Home, DEFAULT_TOKEN};
-use crate::output::{key_json, key_line, parse_hex, CliError};
+use crate::output::{consistency_text, key_json, key_line, parse_hex, CliError, ProgressLine};
 
 /// Tezos keys in an HSM: generate, show, back up, share, sign, verify.
 #[derive(Parser)]
@@ -72,6 +77,21 @@ enum Command {
     },
     /// Generate a secp256k1 and a P-256 key, show their addresses, sign and verify with each.
     Demo,
+    /// Several tokens (HSMs) of one module together.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Check that every token holds the same keys: per key label, present or missing on each
+    /// token, same public key or not, attributes that differ; wrapping keys' check values.
+    /// Exit code 0 only when everything is consistent.
+    Check {
+        /// Token labels, comma-separated (at least 2), e.g. --tokens tezos-hsm,second.
+        #[arg(long, value_delimiter = ',', required = true)]
+        tokens: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -111,6 +131,66 @@ enum KeyCommand {
     Delete {
         /// Label (or id:HEX).
         label: KeySelector,
+    },
+    /// Write a backup of a backup-able key, wrapped under a trusted wrapping key, to a new file
+    /// (JSON, mode 0600; never overwrites).
+    Backup {
+        /// Label (or id:HEX) of the key.
+        label: KeySelector,
+        /// The wrapping key (label or id:HEX); must be trusted and also be on the restoring token.
+        #[arg(long)]
+        wrap_key: KeySelector,
+        /// The backup file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a key from a backup file onto this token, which must hold the same wrapping key.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Restore under this label instead of the recorded one.
+        #[arg(long)]
+        label: Option<String>,
+        /// Use this wrapping key instead of the one with the recorded label (same check value).
+        #[arg(long)]
+        wrap_key: Option<KeySelector>,
+        /// Make the restored key non-extractable (it can then never be backed up again).
+        #[arg(long)]
+        not_backupable: bool,
+    },
+    /// Copy keys from this token (--token) to another token of the module (--to), wrapped under
+    /// a wrapping key both tokens hold.
+    Replicate {
+        /// The target token's label.
+        #[arg(long)]
+        to: String,
+        /// The key to copy.
+        #[arg(long, conflicts_with = "prefix", required_unless_present = "prefix")]
+        label: Option<String>,
+        /// Copy every key whose label starts with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// The wrapping key (label or id:HEX on this token; found by label on the target).
+        #[arg(long)]
+        wrap_key: KeySelector,
+    },
+    /// DANGEROUS, opt-in: export a backup-able key as a software secret key (spsk/p2sk) for a
+    /// hot wallet. This defeats the HSM: the key can then be copied and used anywhere, forever.
+    ExportHotWallet {
+        /// Label (or id:HEX) of the key.
+        label: KeySelector,
+        /// The trusted wrapping key (label or id:HEX) whose value you hold.
+        #[arg(long)]
+        wrap_key: KeySelector,
+        /// File holding that wrapping key's value as 64 hex characters (from its key ceremony).
+        #[arg(long)]
+        wrap_key_value_file: PathBuf,
+        /// The file to create with the secret key (mode 0600; never overwrites).
+        #[arg(long)]
+        out: PathBuf,
+        /// Required: you accept that the key will no longer be protected by the HSM.
+        #[arg(long = "i-understand-this-defeats-the-hsm")]
+        consent: bool,
     },
 }
 
@@ -177,7 +257,10 @@ impl Context {
                 home.prepare()?;
                 Target::Local {
                     home,
-                    token: cli.token.clone().unwrap_or_else(|| DEFAULT_TOKEN.to_string()),
+                    token: cli
+                        .token
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_TOKEN.to_string()),
                 }
             }
         };
@@ -191,8 +274,18 @@ impl Context {
     }
 
     fn config(&self, role: Role) -> Result<HsmConfig, CliError> {
+        self.config_for(None, role)
+    }
+
+    /// The configuration for token `other` of the same module (the current token when `None`).
+    /// Local store: that token's generated PINs; a module: the same --pin for every token.
+    fn config_for(&self, other: Option<&str>, role: Role) -> Result<HsmConfig, CliError> {
         match &self.target {
-            Target::Local { home, token } => {
+            Target::Local {
+                home,
+                token: current,
+            } => {
+                let token = other.unwrap_or(current);
                 let module = home.module()?;
                 if token == DEFAULT_TOKEN && home.ensure_token(&module, token)? {
                     eprintln!(
@@ -200,16 +293,24 @@ impl Context {
                         home.dir().display()
                     );
                 }
-                let pin = match role {
-                    Role::User => self.pin.clone().unwrap_or_else(|| home.user_pin(token)),
-                    Role::SecurityOfficer => self.so_pin.clone().unwrap_or_else(|| home.so_pin(token)),
+                let given = if other.is_none() {
+                    match role {
+                        Role::User => self.pin.clone(),
+                        Role::SecurityOfficer => self.so_pin.clone(),
+                    }
+                } else {
+                    None
                 };
-                Ok(HsmConfig::new(TokenSelector::Label(token.clone()), pin)
+                let pin = given.unwrap_or_else(|| match role {
+                    Role::User => home.user_pin(token),
+                    Role::SecurityOfficer => home.so_pin(token),
+                });
+                Ok(HsmConfig::new(TokenSelector::Label(token.to_string()), pin)
                     .with_module(ModuleSource::Path(module.path().to_path_buf()))
                     .with_role(role))
             }
             Target::Module { path } => {
-                let token = match &self.cli_token {
+                let token = match other.or(self.cli_token.as_deref()) {
                     Some(t) => t.parse()?,
                     None => TokenSelector::First,
                 };
@@ -219,13 +320,20 @@ impl Context {
                         CliError::new("config", "this needs the security officer's PIN: pass --so-pin env:VAR (or file:, cmd:)")
                     })?,
                 };
-                Ok(HsmConfig::new(token, pin).with_module(ModuleSource::Path(path.clone())).with_role(role))
+                Ok(HsmConfig::new(token, pin)
+                    .with_module(ModuleSource::Path(path.clone()))
+                    .with_role(role))
             }
         }
     }
 
     fn open(&self) -> Result<Hsm, CliError> {
         Ok(Hsm::open(&self.config(Role::User)?)?)
+    }
+
+    /// Token `label` of the same module, logged in as the user.
+    fn open_token(&self, label: &str) -> Result<Hsm, CliError> {
+        Ok(Hsm::open(&self.config_for(Some(label), Role::User)?)?)
     }
 
     fn open_as(&self, trusted: bool) -> Result<Hsm, CliError> {
@@ -256,7 +364,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    if let Command::Verify { public_key, payload, signature } = &cli.command {
+    if let Command::Verify {
+        public_key,
+        payload,
+        signature,
+    } = &cli.command
+    {
         // Pure software: no token needed.
         let bytes = parse_hex("the payload", payload)?;
         let valid = tezos_keys::verify_encoded(public_key, &bytes, signature);
@@ -270,7 +383,11 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         } else {
             println!("{}", if ok { "valid" } else { "INVALID" });
         }
-        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     let ctx = Context::new(&cli)?;
     match cli.command {
@@ -280,6 +397,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Wrapkey(command) => wrapkey(&ctx, command),
         Command::Sign(args) => sign(&ctx, args),
         Command::Demo => demo(&ctx),
+        Command::Cluster(ClusterCommand::Check { tokens }) => cluster_check(&ctx, &tokens),
         Command::Verify { .. } => Ok(ExitCode::SUCCESS),
     }
 }
@@ -293,7 +411,13 @@ fn token_init(ctx: &Context, label: &str) -> Result<ExitCode, CliError> {
     };
     let module = home.module()?;
     if !home.ensure_token(&module, label)? {
-        return Err(CliError::new("token_exists", format!("a token labelled '{label}' already exists in {}; select it with --token {label}", home.dir().display())));
+        return Err(CliError::new(
+            "token_exists",
+            format!(
+                "a token labelled '{label}' already exists in {}; select it with --token {label}",
+                home.dir().display()
+            ),
+        ));
     }
     let token = module.tokens()?.into_iter().find(|t| t.label == label);
     let serial = token.map(|t| t.serial).unwrap_or_default();
@@ -325,11 +449,17 @@ fn token_info(ctx: &Context) -> Result<ExitCode, CliError> {
 fn key(ctx: &Context, command: KeyCommand) -> Result<ExitCode, CliError> {
     let hsm = ctx.open()?;
     match command {
-        KeyCommand::Generate { curve, label, backupable } => {
+        KeyCommand::Generate {
+            curve,
+            label,
+            backupable,
+        } => {
             let mut spec = EcKeySpec::new(curve, label);
             spec.backupable = backupable;
             let pair = hsm.generate_ec_key(&spec)?;
-            ctx.print(key_json(&pair, false)?, || key_line(&pair).unwrap_or_default());
+            ctx.print(key_json(&pair, false)?, || {
+                key_line(&pair).unwrap_or_default()
+            });
         }
         KeyCommand::List => {
             let mut pairs = Vec::new();
@@ -338,7 +468,10 @@ fn key(ctx: &Context, command: KeyCommand) -> Result<ExitCode, CliError> {
                     pairs.push(hsm.key_pair(&KeySelector::Id(key.id))?);
                 }
             }
-            let values = pairs.iter().map(|p| key_json(p, false)).collect::<Result<Vec<_>, _>>()?;
+            let values = pairs
+                .iter()
+                .map(|p| key_json(p, false))
+                .collect::<Result<Vec<_>, _>>()?;
             ctx.print(Value::Array(values), || {
                 if pairs.is_empty() {
                     "no keys; create one with: tezos-hsm key generate --curve secp256k1 --label NAME".into()
@@ -359,9 +492,82 @@ fn key(ctx: &Context, command: KeyCommand) -> Result<ExitCode, CliError> {
                 )
             });
         }
+        KeyCommand::Backup {
+            label,
+            wrap_key,
+            out,
+        } => {
+            let backup = Backup::create(&hsm, &label, &wrap_key)?;
+            backup.write(&out)?;
+            ctx.print(
+                json!({"file": out.display().to_string(), "label": backup.label, "address": backup.address.to_string()}),
+                || format!("backed up '{}' ({}) to {}, wrapped under '{}' (check value {})", backup.label, backup.address, out.display(), backup.wrapping_key.label, hex::encode(&backup.wrapping_key.check_value)),
+            );
+        }
+        KeyCommand::Restore {
+            file,
+            label,
+            wrap_key,
+            not_backupable,
+        } => {
+            let options = RestoreOptions {
+                label,
+                wrapping_key: wrap_key,
+                backupable: !not_backupable,
+            };
+            let restored = Backup::read(&file)?.restore(&hsm, &options)?;
+            let value = key_json(&restored.pair, true)?;
+            ctx.print(value, || {
+                format!(
+                    "restored '{}' ({}) on token '{}'",
+                    restored.pair.private.label,
+                    restored.address,
+                    hsm.token_label()
+                )
+            });
+        }
+        KeyCommand::Replicate {
+            to,
+            label,
+            prefix,
+            wrap_key,
+        } => return key_replicate(ctx, &hsm, &to, label, prefix, &wrap_key),
+        KeyCommand::ExportHotWallet {
+            label,
+            wrap_key,
+            wrap_key_value_file,
+            out,
+            consent,
+        } => {
+            if !consent {
+                return Err(CliError::new(
+                    "consent_required",
+                    "export-hot-wallet takes the key out of the HSM for good: anyone who ever reads the exported secret key can sign with it, and nothing can call it back. If that is what you want, pass --i-understand-this-defeats-the-hsm",
+                ));
+            }
+            let value = read_key_value(&wrap_key_value_file)?;
+            let secret = export_hot_wallet(
+                &hsm,
+                &label,
+                &wrap_key,
+                &value,
+                HotWalletConsent::IUnderstandThisDefeatsTheHsm,
+            )?;
+            let address = secret.public_key().hash().to_string();
+            let mut text = zeroize::Zeroizing::new(secret.to_base58().expose_secret().to_string());
+            text.push('\n');
+            write_private_file(&out, text.as_bytes())?;
+            eprintln!("warning: the secret key of {address} is now in {}; it is no longer protected by the HSM", out.display());
+            ctx.print(
+                json!({"file": out.display().to_string(), "label": hsm.find_private_key(&label)?.label, "address": address}),
+                || format!("wrote the secret key of {address} to {}", out.display()),
+            );
+        }
         KeyCommand::Delete { label } => {
             let count = hsm.delete_key(&label)?;
-            ctx.print(json!({"deleted": count}), || format!("deleted {count} objects of key {label}"));
+            ctx.print(json!({"deleted": count}), || {
+                format!("deleted {count} objects of key {label}")
+            });
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -374,23 +580,25 @@ fn wrapkey(ctx: &Context, command: WrapkeyCommand) -> Result<ExitCode, CliError>
             spec.trusted = trusted;
             (ctx.open_as(trusted)?.generate_wrapping_key(&spec)?, trusted)
         }
-        WrapkeyCommand::Import { label, value_file, trusted } => {
-            let text = zeroize::Zeroizing::new(std::fs::read_to_string(&value_file).map_err(|e| {
-                CliError::new("io", format!("cannot read {}: {e}", value_file.display()))
-            })?);
-            let mut value = SecretBox::new(Box::new([0u8; 32]));
-            {
-                use cryptoki_ops::secrecy::ExposeSecretMut;
-                hex::decode_to_slice(text.trim(), value.expose_secret_mut()).map_err(|_| {
-                    CliError::new("invalid_input", format!("{} must hold exactly 64 hex characters (an AES-256 key)", value_file.display()))
-                })?;
-            }
+        WrapkeyCommand::Import {
+            label,
+            value_file,
+            trusted,
+        } => {
+            let value = read_key_value(&value_file)?;
             let mut spec = WrappingKeySpec::new(label);
             spec.trusted = trusted;
-            (ctx.open_as(trusted)?.import_wrapping_key(&spec, &value)?, trusted)
+            (
+                ctx.open_as(trusted)?.import_wrapping_key(&spec, &value)?,
+                trusted,
+            )
         }
     };
-    let check_value = info.check_value.as_deref().map(hex::encode).unwrap_or_default();
+    let check_value = info
+        .check_value
+        .as_deref()
+        .map(hex::encode)
+        .unwrap_or_default();
     ctx.print(
         json!({"label": info.label, "id": info.id_hex(), "check_value": check_value, "trusted": trusted}),
         || format!("wrapping key '{}' id {} check value {check_value}{}", info.label, info.id_hex(), if trusted { " (trusted)" } else { "" }),
@@ -398,24 +606,145 @@ fn wrapkey(ctx: &Context, command: WrapkeyCommand) -> Result<ExitCode, CliError>
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads an AES-256 key value written as 64 hex characters in a file.
+fn read_key_value(path: &std::path::Path) -> Result<SecretBox<[u8; 32]>, CliError> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::new("io", format!("cannot read {}: {e}", path.display())))?,
+    );
+    let mut value = SecretBox::new(Box::new([0u8; 32]));
+    {
+        use cryptoki_ops::secrecy::ExposeSecretMut;
+        hex::decode_to_slice(text.trim(), value.expose_secret_mut()).map_err(|_| {
+            CliError::new(
+                "invalid_input",
+                format!(
+                    "{} must hold exactly 64 hex characters (an AES-256 key)",
+                    path.display()
+                ),
+            )
+        })?;
+    }
+    Ok(value)
+}
+
+fn key_replicate(
+    ctx: &Context,
+    source: &Hsm,
+    to: &str,
+    label: Option<String>,
+    prefix: Option<String>,
+    wrap_key: &KeySelector,
+) -> Result<ExitCode, CliError> {
+    let selection = match (label, prefix) {
+        (Some(label), _) => KeySelection::Label(label),
+        (None, Some(prefix)) => KeySelection::Prefix(prefix),
+        (None, None) => {
+            return Err(CliError::new(
+                "invalid_input",
+                "name the key with --label, or the keys with --prefix",
+            ))
+        }
+    };
+    let target = ctx.open_token(to)?;
+    let mut progress = ProgressLine::new(ctx.json, "replicating");
+    let report = replicate(source, &target, &selection, wrap_key, &mut |p| {
+        progress.show(p)
+    });
+    progress.finish();
+    let report = report?;
+    let value = serde_json::to_value(&report)
+        .map_err(|e| CliError::new("internal", format!("cannot print the report: {e}")))?;
+    ctx.print(value, || {
+        report
+            .keys
+            .iter()
+            .map(|k| {
+                let status = match k.status {
+                    ReplicationStatus::Replicated => "replicated".to_string(),
+                    ReplicationStatus::AlreadyPresent => "already present".to_string(),
+                    ReplicationStatus::Failed => {
+                        format!("FAILED: {}", k.error.as_deref().unwrap_or(""))
+                    }
+                };
+                format!(
+                    "{:<20} {:<36} {}",
+                    k.label,
+                    k.address.as_deref().unwrap_or("-"),
+                    status
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    if report.is_complete() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let failed = report
+            .keys
+            .iter()
+            .filter(|k| k.status == ReplicationStatus::Failed)
+            .count();
+        if !ctx.json {
+            eprintln!(
+                "error: {failed} of {} keys were not replicated to '{to}'",
+                report.keys.len()
+            );
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn cluster_check(ctx: &Context, tokens: &[String]) -> Result<ExitCode, CliError> {
+    let hsms = tokens
+        .iter()
+        .map(|label| ctx.open_token(label))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut progress = ProgressLine::new(ctx.json, "reading token");
+    let report = check_consistency(&hsms, &mut |p| progress.show(p));
+    progress.finish();
+    let report = report?;
+    let value = serde_json::to_value(&report)
+        .map_err(|e| CliError::new("internal", format!("cannot print the report: {e}")))?;
+    ctx.print(value, || consistency_text(&report));
+    Ok(if report.is_consistent() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn sign(ctx: &Context, args: SignArgs) -> Result<ExitCode, CliError> {
     let bytes = parse_hex("the payload", &args.payload)?;
-    let allowed = args.allow.as_deref().map(payload::parse_allow_list).transpose()?;
+    let allowed = args
+        .allow
+        .as_deref()
+        .map(payload::parse_allow_list)
+        .transpose()?;
     let hsm = ctx.open()?;
     let key = HsmKey::open(&hsm, &args.label)?.with_verify_after_sign(!args.no_verify);
     let (signature, _) = key.sign_allowed(&bytes, allowed.as_deref())?;
-    ctx.print(json!({"signature": signature.to_string(), "address": key.address().to_string()}), || signature.to_string());
+    ctx.print(
+        json!({"signature": signature.to_string(), "address": key.address().to_string()}),
+        || signature.to_string(),
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn demo(ctx: &Context) -> Result<ExitCode, CliError> {
     let hsm = ctx.open()?;
     // A sample generic operation (watermark 0x03 + forged bytes of a reveal-like operation).
-    let operation = parse_hex("sample", "03d9f4b9f5d1f67e5d03a9b3d6ee1e2a0c8f1e2d3c4b5a69788796a5b4c3d2e1f06b00")?;
+    let operation = parse_hex(
+        "sample",
+        "03d9f4b9f5d1f67e5d03a9b3d6ee1e2a0c8f1e2d3c4b5a69788796a5b4c3d2e1f06b00",
+    )?;
     let mut results = Vec::new();
     for curve in [Curve::Secp256k1, Curve::P256] {
         let label = format!("demo-{}", curve.name());
-        if hsm.find_private_key(&KeySelector::Label(label.clone())).is_ok() {
+        if hsm
+            .find_private_key(&KeySelector::Label(label.clone()))
+            .is_ok()
+        {
             hsm.delete_key(&KeySelector::Label(label.clone()))?;
         }
         hsm.generate_ec_key(&EcKeySpec::new(curve, &label))?;

@@ -1,9 +1,12 @@
 //! What the tool prints: human text, or one JSON value per command with `--json`; errors as one
 //! or two plain lines on stderr, or `{"error": {"kind", "message"}}` under `--json`.
 
+use std::io::{IsTerminal, Write};
+
 use serde_json::{json, Value};
 
 use cryptoki_ops::KeyPairInfo;
+use tezos_keys::runbook::{ConsistencyReport, Progress, RunbookError};
 use tezos_keys::{tezos_public_key, SignError};
 
 /// An error as the tool reports it: a stable kind and a message saying what and how to fix it.
@@ -62,6 +65,140 @@ impl From<SignError> for CliError {
             other => Self::new("verify_failed", other.to_string()),
         }
     }
+}
+
+impl From<RunbookError> for CliError {
+    fn from(e: RunbookError) -> Self {
+        Self::new(e.kind(), e.to_string())
+    }
+}
+
+/// A one-line progress display on stderr for long operations (many keys, several tokens): shown
+/// only when stderr is a terminal and the output is not JSON.
+pub struct ProgressLine {
+    enabled: bool,
+    verb: &'static str,
+    shown: bool,
+}
+
+impl ProgressLine {
+    /// A display that says `verb` before each item ("replicating", "reading token").
+    pub fn new(json: bool, verb: &'static str) -> Self {
+        Self {
+            enabled: !json && std::io::stderr().is_terminal(),
+            verb,
+            shown: false,
+        }
+    }
+
+    /// Shows the item being worked on.
+    pub fn show(&mut self, progress: Progress<'_>) {
+        if self.enabled {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\r\x1b[2K[{}/{}] {} {}",
+                progress.done + 1,
+                progress.total,
+                self.verb,
+                progress.item
+            );
+            let _ = err.flush();
+            self.shown = true;
+        }
+    }
+
+    /// Clears the line.
+    pub fn finish(&mut self) {
+        if self.shown {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+            self.shown = false;
+        }
+    }
+}
+
+/// The consistency report for people: one line per key and wrapping key, problems spelled out.
+pub fn consistency_text(report: &ConsistencyReport) -> String {
+    let mut lines = vec![format!("tokens: {}", report.tokens.join(", "))];
+    for key in &report.keys {
+        let mut problems = Vec::new();
+        let missing = key.missing_on();
+        if !missing.is_empty() {
+            problems.push(format!("missing on {}", missing.join(", ")));
+        }
+        if !key.same_public_key {
+            let addresses: Vec<String> = key
+                .tokens
+                .iter()
+                .filter(|t| t.present)
+                .map(|t| format!("{}={}", t.token, t.address.as_deref().unwrap_or("?")))
+                .collect();
+            problems.push(format!("DIFFERENT public keys ({})", addresses.join(", ")));
+        }
+        for d in &key.differences {
+            let values: Vec<String> = d
+                .values
+                .iter()
+                .zip(&report.tokens)
+                .map(|(v, t)| format!("{t}={}", v.as_deref().unwrap_or("-")))
+                .collect();
+            problems.push(format!("{} differs ({})", d.attribute, values.join(", ")));
+        }
+        for t in key.tokens.iter().filter(|t| t.count > 1) {
+            problems.push(format!("{} keys share the label on {}", t.count, t.token));
+        }
+        for t in &key.tokens {
+            if let Some(e) = &t.error {
+                problems.push(format!("on {}: {e}", t.token));
+            }
+        }
+        let address = key
+            .tokens
+            .iter()
+            .find_map(|t| t.address.as_deref())
+            .unwrap_or("-");
+        lines.push(format!(
+            "key {:<20} {:<36} {}",
+            key.label,
+            address,
+            if problems.is_empty() {
+                "ok".to_string()
+            } else {
+                problems.join("; ")
+            }
+        ));
+    }
+    for w in &report.wrapping_keys {
+        let values: Vec<String> = w
+            .tokens
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}={}",
+                    t.token,
+                    if t.present {
+                        t.check_value.as_deref().unwrap_or("?")
+                    } else {
+                        "missing"
+                    }
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "wrapping key {:<11} {} {}",
+            w.label,
+            if w.is_consistent() { "ok" } else { "DIFFERS" },
+            values.join(", ")
+        ));
+    }
+    lines.push(if report.is_consistent() {
+        "consistent: every token holds the same keys".to_string()
+    } else {
+        "NOT consistent: see above".to_string()
+    });
+    lines.join("\n")
 }
 
 /// Parses hex given on the command line, with an error that says what was expected.

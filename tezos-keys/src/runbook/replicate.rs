@@ -28,9 +28,9 @@ use crate::tezos_public_key;
 ///
 /// ```
 /// use cryptoki_ops::secrecy::SecretBox;
-/// // FIPS-197 C.3 key 000102...1f: AES-256 of a zero block starts with dc95c0.
+/// // Key 000102...1f; `openssl enc -aes-256-ecb -nopad` of a zero block gives f29000b6...
 /// let value = SecretBox::new(Box::new(core::array::from_fn::<u8, 32, _>(|i| i as u8)));
-/// assert_eq!(tezos_keys::runbook::check_value(&value), [0xdc, 0x95, 0xc0]);
+/// assert_eq!(tezos_keys::runbook::check_value(&value), [0xf2, 0x90, 0x00]);
 /// ```
 pub fn check_value(value: &SecretBox<[u8; 32]>) -> [u8; 3] {
     use aes_kw::aes::cipher::{BlockCipherEncrypt, KeyInit};
