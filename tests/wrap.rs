@@ -114,6 +114,7 @@ softhsm_test!(fn an_unwrapped_key_that_does_not_match_its_public_key_is_removed(
     // Claim the wrapped key belongs to another public key.
     let target = UnwrapTarget { label: "copy".into(), id: vec![7], public_key: other.public_key.clone(), backupable: false };
     let err = hsm.unwrap_private_key(&wrapped, &"ceremony".parse().unwrap(), &target).unwrap_err();
-    assert!(err.to_string().contains("does not match"), "{err}");
+    assert!(matches!(err, Error::KeyMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("'copy'") && err.to_string().contains(&token.label), "{err}");
     assert!(hsm.list_keys().unwrap().iter().all(|k| k.label != "copy"), "nothing left behind");
 });

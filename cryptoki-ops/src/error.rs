@@ -166,6 +166,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// An unwrapped private key is not the private half of the public key it was restored with
+    /// (another curve, or a test signature that does not verify). Nothing was kept.
+    #[error("the key unwrapped on token '{token}' as '{label}' does not match the expected public key ({reason}); nothing was kept; the wrapped bytes come from another key")]
+    KeyMismatch {
+        /// Token label.
+        token: String,
+        /// The label the key was to get.
+        label: String,
+        /// What did not match.
+        reason: &'static str,
+    },
+
     /// A public key read from a token, or given by the caller, is not a valid point.
     #[error("invalid public key {key}: {reason}")]
     InvalidPublicKey {
@@ -234,6 +246,7 @@ impl Error {
             Self::PoolExhausted { .. } => "pool_exhausted",
             Self::PolicyRefused { .. } => "policy_refused",
             Self::UnwrapFailed { .. } => "unwrap_failed",
+            Self::KeyMismatch { .. } => "key_mismatch",
             Self::InvalidPublicKey { .. } => "invalid_public_key",
             Self::InvalidInput { .. } => "invalid_input",
             Self::NotSupportedByModule { .. } => "not_supported_by_module",

@@ -255,7 +255,15 @@ impl Hsm {
                     return Err(Fail::Pkcs11("C_CreateObject", e));
                 }
             };
-            let checked = check_pair(session, private, public, curve).and_then(|()| {
+            let checked = check_pair(session, private, public, curve).map_err(|f| match f {
+                Fail::Final(Error::KeyMismatch { reason, .. }) => Fail::Final(Error::KeyMismatch {
+                    token: token.to_string(),
+                    label: target.label.clone(),
+                    reason,
+                }),
+                other => other,
+            });
+            let checked = checked.and_then(|()| {
                 let info = read_info(session, private)?;
                 let public_key = read_public_key(session, &info, private)?;
                 Ok(KeyPairInfo { private: info, public_key })
@@ -285,17 +293,16 @@ fn check_pair(
             Attribute::EcParams(p) => Curve::from_ec_params(&p).ok(),
             _ => None,
         });
-    let mismatch = |reason: &str| {
-        Fail::Final(Error::UnwrapFailed {
+    // The caller fills in the token and label.
+    let mismatch = |reason| {
+        Fail::Final(Error::KeyMismatch {
             token: String::new(),
-            wrapping_key: String::new(),
-            reason: reason.to_string(),
+            label: String::new(),
+            reason,
         })
     };
     if curve_of_private.is_some_and(|c| c != curve) {
-        return Err(mismatch(
-            "the unwrapped key is on another curve than the recorded public key",
-        ));
+        return Err(mismatch("it is on another curve"));
     }
     let digest = [0x5a_u8; 32];
     let mechanism = match curve {
@@ -309,7 +316,7 @@ fn check_pair(
         .map_err(ck("C_Sign"))?;
     session
         .verify(&mechanism, public, &digest, &signature)
-        .map_err(|_| mismatch("the unwrapped private key does not match the recorded public key"))
+        .map_err(|_| mismatch("a test signature does not verify with the public key"))
 }
 
 /// `cryptoki` 0.12's `wrap_key` returns the buffer sized by the length query, not by the second

@@ -434,15 +434,11 @@ impl Backup {
         let pair = hsm
             .unwrap_private_key(&wrapped, &selector, &target)
             .map_err(|e| match e {
-                cryptoki_ops::Error::UnwrapFailed { reason, .. }
-                    if reason.contains("does not match") || reason.contains("another curve") =>
-                {
-                    RunbookError::KeyMismatch {
-                        label: label.clone(),
-                        token: hsm.token_label().to_string(),
-                        public_key: self.public_key.to_string(),
-                    }
-                }
+                cryptoki_ops::Error::KeyMismatch { .. } => RunbookError::KeyMismatch {
+                    label: label.clone(),
+                    token: hsm.token_label().to_string(),
+                    public_key: self.public_key.to_string(),
+                },
                 other => other.into(),
             })?;
         Ok(RestoredKey {
