@@ -56,7 +56,10 @@ impl Home {
     /// them. Must run before the module is loaded, while the process has one thread.
     pub fn prepare(&self) -> Result<(), CliError> {
         let io = |what: &str, e: std::io::Error| {
-            CliError::new("io", format!("cannot {what} in {}: {e}", self.dir.display()))
+            CliError::new(
+                "io",
+                format!("cannot {what} in {}: {e}", self.dir.display()),
+            )
         };
         for sub in ["tokens", "pins"] {
             std::fs::create_dir_all(self.dir.join(sub)).map_err(|e| io("create directories", e))?;

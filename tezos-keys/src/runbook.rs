@@ -4,7 +4,7 @@
 //! - [`backup`]: [`Backup`], an EC private key wrapped under a named AES wrapping key, as a
 //!   versioned, self-describing, checksummed JSON file written atomically with mode 0600;
 //!   [`Backup::restore`] puts it on a token that holds the same wrapping key.
-//! - [`replicate`]: copy one key, or every key whose label starts with a prefix, from one token to
+//! - [`replicate`](mod@replicate): copy one key, or every key whose label starts with a prefix, from one token to
 //!   another ([`replicate()`]), and put the same wrapping key on several tokens from a key
 //!   ceremony ([`install_ceremony_key`]).
 //! - [`consistency`]: [`check_consistency`] over N tokens: per key label, present or missing on
