@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
-# Installs what the demo and the tests need beyond Rust: SoftHSM2 (the PKCS#11 token) and OpenSC
-# (pkcs11-tool, an independent PKCS#11 client the interoperability tests use).
-# As root it installs them with apt-get; otherwise it says in one line what to install.
+# Installs what the demo and the tests need beyond Rust: SoftHSM2 (the PKCS#11 token),
+# with --with-opensc OpenSC (pkcs11-tool, an independent PKCS#11 client the interoperability tests
+# use), and with --with-interop PyTezos (an independent Tezos implementation that
+# tests/independent_tezos.rs checks addresses and signatures against).
+# System packages: as root it installs them with apt-get; otherwise it says in one line what to
+# install. PyTezos goes into a virtualenv in target/interop/venv (no root needed), pinned by
+# tests/independent/requirements.txt; a second run with nothing to do takes well under a second.
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+with_opensc="" with_interop=""
+for arg in "$@"; do
+  case "$arg" in
+    --with-opensc) with_opensc=1 ;;
+    --with-interop) with_interop=1 ;;
+    *) echo "usage: scripts/ensure-deps.sh [--with-opensc] [--with-interop]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 softhsm_found=""
@@ -12,20 +26,51 @@ for lib in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/lib
   [ -f "$lib" ] && softhsm_found=1
 done
 [ -n "$softhsm_found" ] || missing+=(softhsm2)
-if [ "${1:-}" = "--with-opensc" ] && ! command -v pkcs11-tool >/dev/null 2>&1; then
+if [ -n "$with_opensc" ] && ! command -v pkcs11-tool >/dev/null 2>&1; then
   missing+=(opensc)
 fi
-[ ${#missing[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing ${missing[*]} with apt-get..." >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq "${missing[@]}" >/dev/null
-elif command -v apt-get >/dev/null 2>&1; then
-  echo "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
-  exit 1
-else
-  echo "missing: ${missing[*]}; install SoftHSM2 and OpenSC with your package manager (Fedora: dnf install softhsm opensc; macOS: brew install softhsm opensc)" >&2
-  exit 1
+venv=$root/target/interop/venv
+requirements=$root/tests/independent/requirements.txt
+interop_ready() { # the virtualenv exists and was built from the current requirements.txt
+  [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements" 2>/dev/null)" = "$(cksum <"$requirements")" ]
+}
+if [ -n "$with_interop" ] && ! interop_ready; then
+  # Python with venv (Debian splits it into python3-venv), and libsodium, which PyTezos loads at
+  # run time for Ed25519. coincurve (libsecp256k1) and fastecdsa come as binary wheels.
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    missing+=(python3-venv)
+  fi
+  if ! command -v python3 >/dev/null 2>&1 \
+     || ! python3 -c 'import ctypes.util, sys; sys.exit(ctypes.util.find_library("sodium") is None)' 2>/dev/null; then
+    missing+=(libsodium23)
+  fi
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${missing[*]} with apt-get..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  elif command -v apt-get >/dev/null 2>&1; then
+    echo "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  else
+    echo "missing: ${missing[*]}; install SoftHSM2, OpenSC, Python 3 with venv and libsodium with your package manager (Fedora: dnf install softhsm opensc python3 libsodium; macOS: brew install softhsm opensc python libsodium)" >&2
+    exit 1
+  fi
+fi
+
+if [ -n "$with_interop" ] && ! interop_ready; then
+  echo "installing PyTezos into target/interop/venv (pinned by tests/independent/requirements.txt)..." >&2
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
+  python3 -m venv "$venv"
+  if ! "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >"$venv.log" 2>&1 \
+     || ! "$venv/bin/python" -c 'import pytezos.crypto.key' >>"$venv.log" 2>&1; then
+    echo "installing PyTezos failed (see $venv.log): $(tail -1 "$venv.log")" >&2
+    exit 1
+  fi
+  cksum <"$requirements" >"$venv/.requirements"
 fi

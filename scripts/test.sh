@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace (unit, integration against SoftHSM2 tokens, doc examples),
-# after installing what they need.
+# after installing what they need (--with-interop: PyTezos, for tests/independent_tezos.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-deps.sh --with-opensc
+scripts/ensure-deps.sh --with-opensc --with-interop
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc
