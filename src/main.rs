@@ -6,6 +6,7 @@
 
 mod home;
 mod output;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,11 +19,12 @@ use cryptoki_ops::{
     TokenSelector, WrappingKeySpec,
 };
 use serde_json::{json, Value};
+use tezos_keys::high_watermark::FileStore;
 use tezos_keys::runbook::{
     check_consistency, export_hot_wallet, replicate, write_private_file, Backup, HotWalletConsent,
     KeySelection, ReplicationStatus, RestoreOptions,
 };
-use tezos_keys::{payload, HsmKey};
+use tezos_keys::{HighWatermark, HsmKey, KeyPolicy};
 
 use crate::home::{Home, DEFAULT_TOKEN};
 use crate::output::{consistency_text, key_json, key_line, parse_hex, CliError, ProgressLine};
@@ -49,6 +51,13 @@ struct Cli {
     /// Print one JSON value on stdout (errors as JSON on stderr).
     #[arg(long, global = true)]
     json: bool,
+    /// Directory of the double-signing (high-watermark) records. Default:
+    /// TEZOS_HSM_HOME/watermarks.
+    #[arg(long, env = "TEZOS_HSM_WATERMARK_DIR", global = true)]
+    watermark_dir: Option<PathBuf>,
+    /// Path of AWS's cloudhsm-cli, for `user` and `key share` (default /opt/cloudhsm/bin/cloudhsm-cli).
+    #[arg(long, global = true)]
+    cloudhsm_cli: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +89,24 @@ enum Command {
     /// Several tokens (HSMs) of one module together.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// HSM users (AWS CloudHSM only, through cloudhsm-cli; credentials from --pin).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// List the HSM's users and their roles.
+    List,
+    /// Create a crypto user, e.g. the remote signer's (needs an admin's --pin user:password).
+    Create {
+        /// User name (at most 31 letters, digits or _).
+        #[arg(long)]
+        username: String,
+        /// File holding the new user's password (mode 0600).
+        #[arg(long)]
+        password_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -108,6 +135,23 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum KeyCommand {
+    /// Share a key with another crypto user, e.g. the remote signer (CloudHSM only; run as the
+    /// key's owner).
+    Share {
+        /// Key label, or CloudHSM key reference 0x...
+        key: String,
+        /// User to share it with.
+        #[arg(long)]
+        user: String,
+    },
+    /// Stop sharing a key with a user (CloudHSM only).
+    Unshare {
+        /// Key label, or CloudHSM key reference 0x...
+        key: String,
+        /// User to stop sharing it with.
+        #[arg(long)]
+        user: String,
+    },
     /// Generate an EC key pair.
     Generate {
         /// secp256k1 (tz2), p256 (tz3) or ed25519 (tz1).
@@ -246,6 +290,8 @@ struct Context {
     so_pin: Option<PinSource>,
     json: bool,
     target: Target,
+    /// Where the double-signing guard keeps its records.
+    watermark_dir: PathBuf,
 }
 
 impl Context {
@@ -270,6 +316,10 @@ impl Context {
             so_pin: cli.so_pin.clone(),
             json: cli.json,
             target,
+            watermark_dir: match &cli.watermark_dir {
+                Some(dir) => dir.clone(),
+                None => Home::locate()?.dir().join("watermarks"),
+            },
         })
     }
 
@@ -389,8 +439,28 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             ExitCode::FAILURE
         });
     }
+    let users = users::Users {
+        module: cli.module.as_ref(),
+        credentials: cli
+            .pin
+            .clone()
+            .unwrap_or_else(|| PinSource::Env("TEZOS_HSM_PIN".into())),
+        program: cli.cloudhsm_cli.as_ref(),
+        json: cli.json,
+    };
+    match &cli.command {
+        Command::User(UserCommand::List) => return users.list(),
+        Command::User(UserCommand::Create {
+            username,
+            password_file,
+        }) => return users.create(username, password_file.clone()),
+        Command::Key(KeyCommand::Share { key, user }) => return users.share(key, user, true),
+        Command::Key(KeyCommand::Unshare { key, user }) => return users.share(key, user, false),
+        _ => {}
+    }
     let ctx = Context::new(&cli)?;
     match cli.command {
+        Command::User(_) => Ok(ExitCode::SUCCESS),
         Command::Token(TokenCommand::Init { label }) => token_init(&ctx, &label),
         Command::Token(TokenCommand::Info) => token_info(&ctx),
         Command::Key(command) => key(&ctx, command),
@@ -563,6 +633,8 @@ fn key(ctx: &Context, command: KeyCommand) -> Result<ExitCode, CliError> {
                 || format!("wrote the secret key of {address} to {}", out.display()),
             );
         }
+        // Not PKCS#11 operations: `run` sends them to the CloudHSM CLI before a token is opened.
+        KeyCommand::Share { .. } | KeyCommand::Unshare { .. } => {}
         KeyCommand::Delete { label } => {
             let count = hsm.delete_key(&label)?;
             ctx.print(json!({"deleted": count}), || {
@@ -716,14 +788,17 @@ fn cluster_check(ctx: &Context, tokens: &[String]) -> Result<ExitCode, CliError>
 
 fn sign(ctx: &Context, args: SignArgs) -> Result<ExitCode, CliError> {
     let bytes = parse_hex("the payload", &args.payload)?;
-    let allowed = args
-        .allow
-        .as_deref()
-        .map(payload::parse_allow_list)
-        .transpose()?;
+    let policy = match args.allow.as_deref() {
+        Some(list) => KeyPolicy::from_allow_list(list)?,
+        None => KeyPolicy::all(),
+    };
+    // Every request goes through the double-signing guard: consensus payloads (blocks,
+    // (pre)attestations) are refused at or below the recorded level/round unless they are the
+    // very same bytes, which get the recorded signature back.
+    let guard = HighWatermark::new(FileStore::open(&ctx.watermark_dir)?);
     let hsm = ctx.open()?;
     let key = HsmKey::open(&hsm, &args.label)?.with_verify_after_sign(!args.no_verify);
-    let (signature, _) = key.sign_allowed(&bytes, allowed.as_deref())?;
+    let signature = guard.sign_keypair(&policy, &key, &bytes)?;
     ctx.print(
         json!({"signature": signature.to_string(), "address": key.address().to_string()}),
         || signature.to_string(),

@@ -201,6 +201,34 @@ pub fn consistency_text(report: &ConsistencyReport) -> String {
     lines.join("\n")
 }
 
+impl From<tezos_keys::GuardError> for CliError {
+    fn from(e: tezos_keys::GuardError) -> Self {
+        use tezos_keys::GuardError;
+        match e {
+            GuardError::DoubleSign { .. } => Self::new(
+                "double_sign",
+                format!(
+                    "{e}\n  a baker must never sign two different payloads at one level and round"
+                ),
+            ),
+            GuardError::PolicyRefused { .. } => Self::new(
+                "watermark_not_allowed",
+                format!("{e}\n  pass --allow with the watermarks this key may sign"),
+            ),
+            GuardError::Payload(inner) => inner.into(),
+            GuardError::StoreCorrupt { .. } => Self::new("watermark_store_corrupt", e.to_string()),
+            // The signer's own error (HSM, PIN, key...) keeps its kind.
+            GuardError::Signer(ref inner) => {
+                match std::error::Error::source(inner).and_then(|s| s.downcast_ref::<SignError>()) {
+                    Some(SignError::Hsm(hsm)) => Self::new(hsm.kind(), hsm.to_string()),
+                    _ => Self::new("sign_failed", e.to_string()),
+                }
+            }
+            other => Self::new("io", other.to_string()),
+        }
+    }
+}
+
 /// Parses hex given on the command line, with an error that says what was expected.
 pub fn parse_hex(what: &str, text: &str) -> Result<Vec<u8>, CliError> {
     let text = text.strip_prefix("0x").unwrap_or(text);
