@@ -1,75 +1,16 @@
 //! The `tezos-hsm` binary driven as a user would, each test on its own local SoftHSM2 store.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::Value;
-
-struct Home(tempfile::TempDir);
-
-impl Home {
-    fn new() -> Self {
-        Self(tempfile::tempdir().unwrap())
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tezos-hsm"))
-            .args(args)
-            .env("TEZOS_HSM_HOME", self.0.path())
-            .env_remove("PKCS11_MODULE")
-            .env_remove("TEZOS_HSM_TOKEN")
-            .env_remove("TEZOS_HSM_PIN")
-            .output()
-            .unwrap()
-    }
-
-    /// Runs with --json, expects success, returns the one JSON value printed.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = self.run(&all);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "{args:?}: not one JSON value ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
-    }
-
-    /// Runs with --json, expects failure, returns the error kind and message from stderr.
-    fn error(&self, args: &[&str]) -> (String, String) {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = self.run(&all);
-        assert!(!out.status.success(), "{args:?} should fail");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let line = stderr.lines().last().unwrap_or_default();
-        let value: Value = serde_json::from_str(line)
-            .unwrap_or_else(|_| panic!("{args:?}: stderr is not a JSON error: {stderr}"));
-        (
-            value["error"]["kind"].as_str().unwrap().to_string(),
-            value["error"]["message"].as_str().unwrap().to_string(),
-        )
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-}
+use common::cli::CliHome as Home;
 
 #[test]
 fn demo_prints_two_addresses_and_verified_signatures() {
     let home = Home::new();
     let out = home.run(&["demo"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}{stderr}");
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
+    assert!(out.success(), "{stdout}{stderr}");
     assert!(
         stderr.contains("development token"),
         "the first use says it is a development token: {stderr}"
@@ -88,9 +29,9 @@ fn demo_prints_two_addresses_and_verified_signatures() {
     );
     // A second run works too, and no longer announces the token.
     let again = home.run(&["demo", "--json"]);
-    assert!(again.status.success());
-    assert!(!String::from_utf8_lossy(&again.stderr).contains("development token"));
-    let value: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(again.success());
+    assert!(!again.stderr.contains("development token"));
+    let value = again.json();
     assert_eq!(value["keys"].as_array().unwrap().len(), 2);
     // The generated PINs are private to the user.
     use std::os::unix::fs::PermissionsExt;
@@ -157,11 +98,8 @@ fn key_commands_round_trip_in_json() {
         true
     );
     let out = home.run(&["verify", pk, "031235", signature, "--json"]);
-    assert!(!out.status.success(), "an invalid signature exits non-zero");
-    assert_eq!(
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["valid"],
-        false
-    );
+    assert!(!out.success(), "an invalid signature exits non-zero");
+    assert_eq!(out.json()["valid"], false);
 
     assert_eq!(home.json(&["key", "delete", "baker"])["deleted"], 2);
     assert_eq!(home.error(&["key", "show", "baker"]).0, "key_not_found");
@@ -272,13 +210,13 @@ fn the_errors_a_user_hits_first_are_clear() {
 
     // Plain-text errors are one or two lines on stderr, no backtrace.
     let out = home.run(&["key", "show", "missing"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert!(
         stderr.starts_with("error: ") && stderr.lines().count() <= 2,
         "{stderr}"
     );
     // A bad curve name is a usage error from the argument parser.
     let out = home.run(&["key", "generate", "--curve", "p384", "--label", "x"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported curve"));
+    assert!(!out.success());
+    assert!(out.stderr.contains("unsupported curve"));
 }

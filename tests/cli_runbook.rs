@@ -1,52 +1,19 @@
 //! The runbook commands of the `tezos-hsm` tool, each test with its own local SoftHSM2 store.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
+
+use common::cli::CliRun;
 
 /// The ceremony wrapping key's value, as a key-ceremony file holds it.
 const WRAP_HEX: &str = "4242424242424242424242424242424242424242424242424242424242424242";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}): {}\nstderr: {}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-
-    fn error(&self) -> Value {
-        assert_ne!(self.code, 0, "expected a failure: {}", self.stdout);
-        let value: Value = serde_json::from_str(self.stderr.trim())
-            .unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {}", self.stderr));
-        value["error"].clone()
-    }
-}
-
-fn run(home: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_tezos-hsm"))
-        .args(args)
-        .env("TEZOS_HSM_HOME", home)
-        .env_remove("PKCS11_MODULE")
-        .env_remove("TEZOS_HSM_TOKEN")
-        .env_remove("SOFTHSM2_CONF")
-        .output()
-        .unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+fn run(home: &Path, args: &[&str]) -> CliRun {
+    common::cli::run_in(home, args, &[])
 }
 
 fn ok(home: &Path, args: &[&str]) -> Value {

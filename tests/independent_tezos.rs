@@ -8,6 +8,8 @@
 //! `TEZOS_HSM_INTEROP_PYTHON`). Without it these tests fail, saying how to install it.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -16,9 +18,6 @@ use serde_json::{json, Value};
 
 const INSTALL_HINT: &str =
     "the PyTezos checker is not installed: run scripts/ensure-deps.sh --with-interop";
-
-/// Mainnet chain id `NetXdQprcVkpaWU`.
-const MAINNET: [u8; 4] = [0x7a, 0x06, 0xa7, 0x70];
 
 /// The Python of the checker's virtualenv; panics with [`INSTALL_HINT`] when it is missing.
 fn checker_python() -> PathBuf {
@@ -69,30 +68,16 @@ fn run_checker(records: &[Value]) -> (bool, Vec<String>) {
     (out.status.success(), lines)
 }
 
-/// A local SoftHSM2 store of the CLI, removed when dropped.
-struct Home(tempfile::TempDir);
+/// The checker's input records, made with the CLI on a store of its own.
+struct Home(common::cli::CliHome);
 
 impl Home {
     fn new() -> Self {
-        Self(tempfile::tempdir().unwrap())
+        Self(common::cli::CliHome::new())
     }
 
     fn json(&self, args: &[&str]) -> Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_tezos-hsm"))
-            .arg("--json")
-            .args(args)
-            .env("TEZOS_HSM_HOME", self.0.path())
-            .env_remove("PKCS11_MODULE")
-            .env_remove("TEZOS_HSM_TOKEN")
-            .env_remove("TEZOS_HSM_PIN")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        self.0.json(args)
     }
 
     fn generate(&self, curve: &str, label: &str) -> Value {
@@ -132,18 +117,8 @@ fn michelson_data() -> Vec<u8> {
     p
 }
 
-/// A Tenderbake attestation (watermark 0x13) as a tz1/tz2/tz3 baker signs it: chain id, branch,
-/// tag 0x15, slot, level, round, block payload hash; 80 bytes.
 fn attestation(level: u32) -> Vec<u8> {
-    let mut p = vec![0x13];
-    p.extend_from_slice(&MAINNET);
-    p.extend_from_slice(&[0x11; 32]); // branch
-    p.extend_from_slice(&[0x15, 0x00, 0x07]); // attestation tag, slot 7
-    p.extend_from_slice(&level.to_be_bytes());
-    p.extend_from_slice(&0u32.to_be_bytes()); // round
-    p.extend_from_slice(&[0x22; 32]); // block payload hash
-    assert_eq!(p.len(), 80);
-    p
+    common::payloads::attestation(level, 0, 0x22)
 }
 
 #[test]

@@ -10,16 +10,8 @@ use signature::{Keypair, Signer};
 use tezos_keys::payload::{self, Watermark};
 use tezos_keys::{verify, verify_encoded, HsmKey, SignError};
 
-/// A Tenderbake attestation: watermark 0x13, chain id, branch, kind, slot, level, round, hash.
 fn attestation(level: u32, round: u32) -> Vec<u8> {
-    let mut p = vec![0x13, 0x7a, 0x06, 0xa7, 0x70];
-    p.extend([0xab; 32]); // branch
-    p.push(0x15); // operation kind
-    p.extend([0x00, 0x01]); // slot
-    p.extend(level.to_be_bytes());
-    p.extend(round.to_be_bytes());
-    p.extend([0xcd; 32]); // block payload hash
-    p
+    common::payloads::attestation(level, round, 0xcd)
 }
 
 softhsm_test!(fn hsm_keys_sign_tezos_payloads_on_every_curve(token) {

@@ -11,6 +11,9 @@
 //! the child's output in the failure message.
 #![allow(dead_code)] // each test binary uses part of the harness
 
+pub mod cli;
+pub mod payloads;
+
 use std::path::PathBuf;
 use std::process::Command;
 
