@@ -61,19 +61,10 @@ impl Home {
                 format!("cannot {what} in {}: {e}", self.dir.display()),
             )
         };
-        for sub in ["tokens", "pins"] {
-            std::fs::create_dir_all(self.dir.join(sub)).map_err(|e| io("create directories", e))?;
-        }
+        std::fs::create_dir_all(self.dir.join("pins")).map_err(|e| io("create pins/", e))?;
         set_mode(&self.dir.join("pins"), 0o700).map_err(|e| io("protect pins/", e))?;
-        let conf = self.dir.join("softhsm2.conf");
-        if !conf.exists() {
-            let text = format!(
-                "# Written by tezos-hsm: a development token store, not an HSM.\n\
-                 directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                self.dir.join("tokens").display()
-            );
-            std::fs::write(&conf, text).map_err(|e| io("write softhsm2.conf", e))?;
-        }
+        let conf = cryptoki_ops::module::softhsm2_store(&self.dir)
+            .map_err(|e| io("write softhsm2.conf", e))?;
         // Edition 2021: `set_var` is safe; it runs before any other thread exists and before
         // SoftHSM2 reads its configuration (once per process, when it is loaded).
         std::env::set_var("SOFTHSM2_CONF", &conf);

@@ -42,16 +42,7 @@ impl Store {
         let dir = tempfile::Builder::new()
             .prefix("tezos-hsm-bench-")
             .tempdir()?;
-        let tokens = dir.path().join("tokens");
-        std::fs::create_dir(&tokens)?;
-        let conf = dir.path().join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-                tokens.display()
-            ),
-        )?;
+        let conf = cryptoki_ops::module::softhsm2_store(dir.path())?;
         // Single-threaded at this point (see the module docs), and edition 2021: safe.
         std::env::set_var("SOFTHSM2_CONF", &conf);
         let module = Module::load(&ModuleSource::Path(module_path()?))?;

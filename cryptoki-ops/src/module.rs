@@ -38,6 +38,33 @@ pub const SOFTHSM2_MODULES: &[&str] = &[
     "/usr/local/lib/softhsm/libsofthsm2.so",
 ];
 
+/// Creates a SoftHSM2 token store in `dir` (a `tokens/` directory and a `softhsm2.conf` naming
+/// it, unless they exist) and returns the configuration's path. Point `SOFTHSM2_CONF` at it
+/// before SoftHSM2 is loaded: it reads its configuration once per process.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("softhsm2-store-doc-{}", std::process::id()));
+/// let conf = cryptoki_ops::module::softhsm2_store(&dir)?;
+/// assert!(std::fs::read_to_string(&conf)?.contains("directories.tokendir"));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn softhsm2_store(dir: &Path) -> std::io::Result<PathBuf> {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens)?;
+    let conf = dir.join("softhsm2.conf");
+    if !conf.exists() {
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+                tokens.display()
+            ),
+        )?;
+    }
+    Ok(conf)
+}
+
 /// Where to find the module.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ModuleSource {

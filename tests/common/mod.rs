@@ -120,17 +120,7 @@ pub fn isolated(full_name: &str, body: impl FnOnce(&TestToken)) {
         .prefix("softhsm-test-")
         .tempdir()
         .expect("temporary directory");
-    let tokens = dir.path().join("tokens");
-    std::fs::create_dir(&tokens).expect("token directory");
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-            tokens.display()
-        ),
-    )
-    .expect("softhsm2.conf");
+    let conf = cryptoki_ops::module::softhsm2_store(dir.path()).expect("SoftHSM2 store");
     let exe = std::env::current_exe().expect("test binary path");
     let output = Command::new(exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
