@@ -400,7 +400,12 @@ impl SessionPool {
             },
             Fail::Pkcs11(function, other) => Error::InvalidInput {
                 what: "PKCS#11 call",
-                reason: format!("{function} on token '{}': {other}", self.token.label),
+                reason: format!(
+                    "{function} on token '{}' returned something the cryptoki wrapper cannot \
+                     convert ({other}); the module is non-conforming or this is a bug in \
+                     cryptoki-ops: please report it with the module's name and version",
+                    self.token.label
+                ),
             },
         }
     }
