@@ -85,3 +85,24 @@ softhsm_test!(fn two_pools_on_one_token_share_the_login(token) {
     drop(a);
     b.signing_key(&"shared".parse().unwrap()).unwrap().sign(&[5; 32]).unwrap();
 });
+
+softhsm_test!(fn a_logout_after_the_key_handle_was_cached_is_repaired_too(token) {
+    // Issue 12 item 5: the handle cached in the session goes stale when the login is lost
+    // (SoftHSM2 answers CKR_KEY_HANDLE_INVALID), and the lookup after it runs logged out. Both
+    // get their own retry.
+    let hsm = Hsm::open(&token.config().with_max_sessions(2)).unwrap();
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "k")).unwrap();
+    let key = hsm.signing_key(&"k".parse().unwrap()).unwrap();
+    for round in 0..3u8 {
+        key.sign(&[round; 32]).unwrap(); // caches the handle
+        // Another session of the same token logs the application out.
+        let pkcs11 = hsm.module().pkcs11();
+        let slot_id = hsm.module().tokens().unwrap().into_iter().find(|t| t.label == token.label).unwrap().slot_id;
+        let slot = pkcs11.get_slots_with_initialized_token().unwrap().into_iter().find(|s| s.id() == slot_id).unwrap();
+        let other = pkcs11.open_rw_session(slot).unwrap();
+        other.logout().unwrap();
+        drop(other);
+        key.sign(&[round + 10; 32]).unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+    assert_eq!(hsm.list_keys().unwrap().len(), 2, "private objects are visible again");
+});

@@ -13,6 +13,12 @@
 //!   `C_GetSessionInfo` and the dead ones discarded too, and an idempotent operation is retried
 //!   once on a session that works. Dead sessions are *forgotten*, not closed: their handle may
 //!   already have been reused for a new session, which `C_CloseSession` would then close.
+//! - **A lost login is repaired**: PKCS#11 login state is per application, so a `C_Logout` on
+//!   any session (or a CloudHSM reconnection) logs every session out. A logged-out session makes
+//!   cached key handles invalid (`CKR_KEY_HANDLE_INVALID`) and searches blind (the key looks
+//!   missing); both are recognised, the pool logs in again and repeats the operation. A stale
+//!   handle, a lost login and a dead session each have their own small retry budget in one
+//!   request, so meeting one does not use up the retry of another.
 //! - **Busy HSMs get a bounded back-off**: CloudHSM answers `CKR_FUNCTION_FAILED` or
 //!   `CKR_OPERATION_ACTIVE` when throttling; idempotent operations are retried after 20, 80 and
 //!   320 ms, then the error is returned.
@@ -40,6 +46,43 @@ const BUSY_BACKOFF: [Duration; 3] = [
     Duration::from_millis(80),
     Duration::from_millis(320),
 ];
+
+/// How many times one request may recover from each kind of trouble before the error is
+/// returned: a fixed budget per kind, so the retries are bounded and one kind cannot use up
+/// another's.
+#[derive(Debug, Default)]
+struct RetryBudget {
+    session: usize,
+    login: usize,
+    stale: usize,
+    busy: usize,
+}
+
+impl RetryBudget {
+    /// Dead sessions: one replacement (a second dead one means the token is really gone).
+    const SESSION: usize = 1;
+    /// Lost logins: two (one before and one after a stale handle is dropped).
+    const LOGIN: usize = 2;
+    /// Stale key handles: one fresh lookup.
+    const STALE: usize = 1;
+
+    /// Uses one retry of the kind; false when its budget is spent.
+    fn take(&mut self, kind: Diagnosis) -> bool {
+        let (used, limit) = match kind {
+            Diagnosis::SessionBroken => (&mut self.session, Self::SESSION),
+            Diagnosis::NotLoggedIn => (&mut self.login, Self::LOGIN),
+            Diagnosis::StaleHandle => (&mut self.stale, Self::STALE),
+            Diagnosis::Busy => (&mut self.busy, BUSY_BACKOFF.len()),
+            Diagnosis::Other => return false,
+        };
+        if *used < limit {
+            *used += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 /// Whether an operation may be repeated after a failure that may have happened half-way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,24 +342,23 @@ impl SessionPool {
 
     /// Runs `op` on a pooled session, with the retry rules of the module documentation.
     /// `key` names the key for error messages.
+    ///
+    /// Each kind of trouble has its own bounded budget, so one request can meet a dead session,
+    /// a stale key handle and a lost login (a `C_Logout` behind the pool's back makes the cached
+    /// handle stale *and* the lookup after it blind) and still succeed.
     pub(crate) fn run<T>(
         &self,
         retry: Retry,
         key: Option<&str>,
         mut op: impl FnMut(&mut PooledSession) -> Result<T, Fail>,
     ) -> Result<T> {
-        let mut retried = false;
-        let mut busy_attempts = 0;
+        let mut budget = RetryBudget::default();
         loop {
             let mut guard = self.checkout()?;
             let fail = match op(guard.session_mut()) {
                 Ok(value) => return Ok(value),
                 Err(fail) => fail,
             };
-            // A dead session handle means the module refused the call before doing anything,
-            // so even an operation that creates objects may run again (ours check for an
-            // existing label first, so a half-finished one cannot be doubled).
-            let may_retry = !retried && (retry == Retry::Idempotent || refused_unstarted(&fail));
             let diagnosis = match &fail {
                 Fail::Final(Error::KeyNotFound { .. })
                     if !Self::logged_in(&guard.session_mut().session) =>
@@ -329,31 +371,38 @@ impl SessionPool {
                 Diagnosis::SessionBroken => {
                     guard.discard();
                     self.sweep_idle();
-                    if !may_retry {
+                    // A dead session handle means the module refused the call before doing
+                    // anything, so even an operation that creates objects may run again (ours
+                    // check for an existing label first, so a half-finished one cannot be
+                    // doubled).
+                    let may_retry = retry == Retry::Idempotent || refused_unstarted(&fail);
+                    if !may_retry || !budget.take(Diagnosis::SessionBroken) {
                         return Err(self.to_error(fail, key));
                     }
-                    retried = true;
                 }
                 Diagnosis::NotLoggedIn => {
                     // Someone logged the application out (or closed every session): log in
                     // again. Nothing was done, so even a non-idempotent operation may rerun.
                     self.login(&guard.session_mut().session)
                         .map_err(|f| self.to_error(f, key))?;
-                    if retried {
+                    if !budget.take(Diagnosis::NotLoggedIn) {
                         return Err(self.to_error(fail, key));
                     }
-                    retried = true;
                 }
-                Diagnosis::StaleHandle if !retried => {
-                    guard.session_mut().handles.clear();
-                    retried = true;
+                Diagnosis::StaleHandle if budget.take(Diagnosis::StaleHandle) => {
+                    let pooled = guard.session_mut();
+                    pooled.handles.clear();
+                    // A handle goes stale when its key was deleted, or when the login was lost
+                    // (private objects vanish from a logged-out session): repair the login now,
+                    // so the new lookup sees the key again.
+                    if !Self::logged_in(&pooled.session) {
+                        self.login(&pooled.session)
+                            .map_err(|f| self.to_error(f, key))?;
+                    }
                 }
-                Diagnosis::Busy
-                    if retry == Retry::Idempotent && busy_attempts < BUSY_BACKOFF.len() =>
-                {
+                Diagnosis::Busy if retry == Retry::Idempotent && budget.take(Diagnosis::Busy) => {
                     drop(guard);
-                    std::thread::sleep(BUSY_BACKOFF[busy_attempts]);
-                    busy_attempts += 1;
+                    std::thread::sleep(BUSY_BACKOFF[budget.busy - 1]);
                 }
                 _ => return Err(self.to_error(fail, key)),
             }
@@ -501,6 +550,24 @@ mod tests {
         assert!(refused_unstarted(&fail(RvError::SessionClosed)));
         assert!(!refused_unstarted(&fail(RvError::DeviceRemoved)));
         assert!(!refused_unstarted(&fail(RvError::FunctionFailed)));
+    }
+
+    #[test]
+    fn each_kind_of_trouble_has_its_own_bounded_budget() {
+        let mut budget = RetryBudget::default();
+        assert!(budget.take(Diagnosis::StaleHandle));
+        assert!(!budget.take(Diagnosis::StaleHandle));
+        // A stale handle does not use up the lost login's retries, nor the dead session's.
+        assert!(budget.take(Diagnosis::NotLoggedIn));
+        assert!(budget.take(Diagnosis::NotLoggedIn));
+        assert!(!budget.take(Diagnosis::NotLoggedIn));
+        assert!(budget.take(Diagnosis::SessionBroken));
+        assert!(!budget.take(Diagnosis::SessionBroken));
+        assert!(!budget.take(Diagnosis::Other));
+        for _ in BUSY_BACKOFF {
+            assert!(budget.take(Diagnosis::Busy));
+        }
+        assert!(!budget.take(Diagnosis::Busy));
     }
 
     #[test]
