@@ -180,3 +180,46 @@ softhsm_test!(fn keys_made_by_pkcs11_tool_are_usable_and_ours_are_visible_to_it(
     assert!(ours.contains("EC_PARAMS:  06082a8648ce3d030107"), "{listing}");
     assert!(ours.contains("EC_POINT:   044104"), "{listing}");
 });
+
+/// The labels of the public-key objects an independent client (OpenSC's `pkcs11-tool`) sees on
+/// `token` without logging in.
+fn public_labels_seen_without_login(token: &common::TestToken) -> String {
+    let output = std::process::Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            token.module.to_str().unwrap(),
+            "--token-label",
+            &token.label,
+        ])
+        .args(["--list-objects", "--type", "pubkey"])
+        .output()
+        .expect(
+            "pkcs11-tool (Debian package opensc) must be installed: the test command installs it",
+        );
+    assert!(
+        output.status.success(),
+        "pkcs11-tool: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+softhsm_test!(fn public_halves_are_private_objects_visible_only_after_login(token) {
+    // CloudHSM accepts CKA_PRIVATE on EC public keys only at its default, true (AWS CloudHSM
+    // user guide, "PKCS #11 attributes", footnote 1), so public halves are private everywhere.
+    let hsm = token.open();
+    let pair = hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "hidden")).unwrap();
+    let unauthenticated = public_labels_seen_without_login(token);
+    assert!(!unauthenticated.contains("hidden"), "a session that is not logged in sees the public half:\n{unauthenticated}");
+    // Logged in, the library finds and reads it.
+    let attributes = hsm
+        .with_session(|s| {
+            let handle = s.find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Label(b"hidden".to_vec())])?[0];
+            s.get_attributes(handle, &[AttributeType::Private, AttributeType::EcPoint])
+        })
+        .unwrap();
+    assert!(attributes.contains(&Attribute::Private(true)), "{attributes:?}");
+    assert!(attributes.contains(&Attribute::EcPoint(pair.public_key.to_ec_point())), "{attributes:?}");
+    assert_eq!(hsm.public_key(&"hidden".parse().unwrap()).unwrap(), pair.public_key);
+    assert!(hsm.list_keys().unwrap().iter().any(|k| k.label == "hidden" && k.class == KeyClass::Public));
+});

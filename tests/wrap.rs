@@ -118,3 +118,34 @@ softhsm_test!(fn an_unwrapped_key_that_does_not_match_its_public_key_is_removed(
     assert!(err.to_string().contains("'copy'") && err.to_string().contains(&token.label), "{err}");
     assert!(hsm.list_keys().unwrap().iter().all(|k| k.label != "copy"), "nothing left behind");
 });
+
+softhsm_test!(fn a_restored_public_half_is_private_like_a_generated_one(token) {
+    // The public half created on restore uses the generation template: CKA_PRIVATE=true, the
+    // only value CloudHSM accepts on EC public keys (AWS CloudHSM user guide, "PKCS #11
+    // attributes", footnote 1).
+    let second = token.another("second-hsm");
+    for t in [token, &second] {
+        ceremony_key(t, "ceremony", [0x44; 32]);
+    }
+    let a = token.open();
+    let b = second.open();
+    let pair = a.generate_ec_key(&EcKeySpec::new(Curve::P256, "restored").backupable()).unwrap();
+    let wrapped = a.wrap_private_key(&"restored".parse().unwrap(), &"ceremony".parse().unwrap(), None).unwrap();
+    let target = UnwrapTarget { label: "restored".into(), id: pair.private.id.clone(), public_key: pair.public_key.clone(), backupable: true };
+    b.unwrap_private_key(&wrapped, &"ceremony".parse().unwrap(), &target).unwrap();
+    let output = std::process::Command::new("pkcs11-tool")
+        .args(["--module", second.module.to_str().unwrap(), "--token-label", &second.label])
+        .args(["--list-objects", "--type", "pubkey"])
+        .output()
+        .expect("pkcs11-tool (Debian package opensc) must be installed: the test command installs it");
+    let unauthenticated = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && !unauthenticated.contains("restored"), "a session that is not logged in sees the restored public half:\n{unauthenticated}");
+    let private = b
+        .with_session(|s| {
+            let handle = s.find_objects(&[cryptoki::object::Attribute::Class(cryptoki::object::ObjectClass::PUBLIC_KEY), cryptoki::object::Attribute::Label(b"restored".to_vec())])?[0];
+            s.get_attributes(handle, &[cryptoki::object::AttributeType::Private])
+        })
+        .unwrap();
+    assert_eq!(private, [cryptoki::object::Attribute::Private(true)]);
+    assert_eq!(b.public_key(&"restored".parse().unwrap()).unwrap(), pair.public_key);
+});

@@ -14,14 +14,19 @@
 //! | `CKA_PRIVATE` | true | visible only after login (CloudHSM requires it) |
 //! | `CKA_SENSITIVE` | true | its value can never be read in clear |
 //! | `CKA_EXTRACTABLE` | **false**; true only with [`EcKeySpec::backupable`] | cannot leave the HSM, not even wrapped, unless a backup is wanted |
-//! | `CKA_WRAP_WITH_TRUSTED` | true when backupable (if the token knows it) | a backup-able key can only be wrapped by a wrapping key the security officer marked trusted |
+//! | `CKA_WRAP_WITH_TRUSTED` | true when backupable | a backup-able key can only be wrapped by a wrapping key the security officer marked trusted; a module that refuses the attribute gets an error, never a key without it |
 //! | `CKA_SIGN` | true | its one job |
 //! | `CKA_DECRYPT`, `CKA_UNWRAP`, `CKA_DERIVE` | false | no other use: a signing key is never a decryption or key-agreement key |
 //! | `CKA_LABEL`, `CKA_ID` | same on both halves | find the pair by either; the id is 8 random bytes from the token |
 //!
-//! EC public key: `CKA_TOKEN` true, `CKA_PRIVATE` false (anyone may read it), `CKA_VERIFY` true,
-//! `CKA_ENCRYPT`/`CKA_WRAP`/`CKA_DERIVE` false, `CKA_EC_PARAMS` = the curve's DER OID, same
-//! label and id.
+//! EC public key: `CKA_TOKEN` true, `CKA_PRIVATE` **true** (visible only after login),
+//! `CKA_VERIFY` true, `CKA_ENCRYPT`/`CKA_WRAP`/`CKA_DERIVE` false, `CKA_EC_PARAMS` = the curve's
+//! DER OID, same label and id. `CKA_PRIVATE` is true on every module, also when the public half
+//! is created from a known point (restore, replication): AWS CloudHSM accepts `CKA_PRIVATE` on
+//! EC public keys only at its default, true (AWS CloudHSM user guide, "PKCS #11 attributes",
+//! <https://docs.aws.amazon.com/cloudhsm/latest/userguide/pkcs11-attributes-interpreting.html>,
+//! footnote 1; OpenSC issue 2747). Every session of this crate is logged in, so nothing is lost;
+//! a public key is exported with [`Hsm::public_key`].
 //!
 //! AES wrapping key ([`WrappingKeySpec`]): `CKA_TOKEN` true, `CKA_SENSITIVE` true,
 //! `CKA_EXTRACTABLE` false, `CKA_WRAP`/`CKA_UNWRAP` true, `CKA_ENCRYPT`/`CKA_DECRYPT`/`CKA_SIGN`/
@@ -116,8 +121,8 @@ pub struct EcKeySpec {
     pub label: String,
     /// `CKA_ID` of both halves; 8 random bytes from the token when `None`.
     pub id: Option<Vec<u8>>,
-    /// Extractable, but only wrapped under a trusted wrapping key where the token supports
-    /// `CKA_WRAP_WITH_TRUSTED`. Off by default.
+    /// Extractable, but only wrapped under a trusted wrapping key (`CKA_WRAP_WITH_TRUSTED`;
+    /// generation fails on a module that refuses it). Off by default.
     pub backupable: bool,
 }
 
@@ -420,8 +425,6 @@ pub(crate) fn read_public_key(
 }
 
 /// The private half's template: the policy of the module docs, in one place.
-/// `CKA_WRAP_WITH_TRUSTED` comes last when backup-able, so a caller can drop it for a token that
-/// does not know it.
 pub(crate) fn private_key_template(
     curve: Curve,
     label: &str,
@@ -460,7 +463,9 @@ pub(crate) fn public_key_template(
         Attribute::Class(ObjectClass::PUBLIC_KEY),
         Attribute::KeyType(curve.key_type()),
         Attribute::Token(true),
-        Attribute::Private(false),
+        // CloudHSM refuses anything but its default, true (AWS CloudHSM user guide, "PKCS #11
+        // attributes", footnote 1): see the module docs.
+        Attribute::Private(true),
         Attribute::Verify(true),
         Attribute::Encrypt(false),
         Attribute::Wrap(false),
@@ -471,6 +476,40 @@ pub(crate) fn public_key_template(
     ];
     template.extend(ec_point.map(Attribute::EcPoint));
     template
+}
+
+/// What a failed `C_GenerateKeyPair` means for the caller.
+///
+/// A backup-able key's template carries `CKA_WRAP_WITH_TRUSTED=true`. A module that refuses an
+/// attribute in a template answers `CKR_TEMPLATE_INCONSISTENT` (AWS CloudHSM user guide,
+/// "Attribute errors",
+/// <https://docs.aws.amazon.com/cloudhsm/latest/userguide/attr-errors.html>; some modules say
+/// `CKR_ATTRIBUTE_TYPE_INVALID`). That is an error: the key is never generated without the
+/// attribute, because an extractable key without it can be wrapped under *any* wrapping key, a
+/// weaker key than the one asked for.
+fn generation_refused(
+    e: cryptoki::error::Error,
+    spec: &EcKeySpec,
+    module: &dyn fmt::Display,
+    token: &str,
+) -> Fail {
+    match e {
+        cryptoki::error::Error::Pkcs11(
+            RvError::CurveNotSupported | RvError::DomainParamsInvalid,
+            _,
+        ) => Fail::Final(Error::UnsupportedCurve {
+            what: format!("{} is not supported by token '{token}'", spec.curve),
+        }),
+        cryptoki::error::Error::Pkcs11(
+            rv @ (RvError::TemplateInconsistent | RvError::AttributeTypeInvalid),
+            _,
+        ) if spec.backupable => Fail::Final(Error::NotSupportedByModule {
+            operation: "generating a backup-able key (extractable only under trusted wrapping keys: CKA_WRAP_WITH_TRUSTED=true)",
+            module: format!("{module}: token '{token}' refused the key template of '{}' with {rv}", spec.label),
+            hint: "no key was created; a backup-able key is never made without CKA_WRAP_WITH_TRUSTED, since any wrapping key could then export it; generate the key without --backupable (non-extractable), or use a module that supports CKA_WRAP_WITH_TRUSTED (SoftHSM2, AWS CloudHSM)",
+        }),
+        e => Fail::Pkcs11("C_GenerateKeyPair", e),
+    }
 }
 
 impl Hsm {
@@ -528,31 +567,12 @@ impl Hsm {
             self.ensure_label_free(session, &spec.label)?;
             let id = Self::new_id(session, &spec.id)?;
             let public = public_key_template(spec.curve, &spec.label, &id, None);
-            let mut private = private_key_template(spec.curve, &spec.label, &id, spec.backupable);
-            let generated = match session.generate_key_pair(&mechanism, &public, &private) {
-                Err(cryptoki::error::Error::Pkcs11(RvError::AttributeTypeInvalid, _))
-                    if spec.backupable =>
-                {
-                    // The token does not know CKA_WRAP_WITH_TRUSTED: backup-able then means
-                    // extractable under any wrapping key, which `KeyInfo` shows.
-                    private.pop();
-                    session.generate_key_pair(&mechanism, &public, &private)
-                }
-                other => other,
-            };
-            let (public_handle, private_handle) = generated.map_err(|e| match e {
-                cryptoki::error::Error::Pkcs11(
-                    RvError::CurveNotSupported | RvError::DomainParamsInvalid,
-                    _,
-                ) => Fail::Final(Error::UnsupportedCurve {
-                    what: format!(
-                        "{} is not supported by token '{}'",
-                        spec.curve,
-                        self.token_label()
-                    ),
-                }),
-                e => Fail::Pkcs11("C_GenerateKeyPair", e),
-            })?;
+            let private = private_key_template(spec.curve, &spec.label, &id, spec.backupable);
+            let (public_handle, private_handle) = session
+                .generate_key_pair(&mechanism, &public, &private)
+                .map_err(|e| {
+                    generation_refused(e, spec, &self.module().path().display(), self.token_label())
+                })?;
             let checked = read_info(session, private_handle).and_then(|info| {
                 let public_key = read_public_key(session, &info, private_handle)?;
                 Ok(KeyPairInfo {
@@ -786,5 +806,51 @@ impl Hsm {
             });
         self.inner.invalidate_handles();
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki::context::Function;
+
+    fn refused(rv: RvError, spec: &EcKeySpec) -> Fail {
+        let e = cryptoki::error::Error::Pkcs11(rv, Function::GenerateKeyPair);
+        generation_refused(e, spec, &"/opt/module.so", "signer")
+    }
+
+    #[test]
+    fn a_refused_wrap_with_trusted_is_an_error_naming_module_token_and_remedy() {
+        let spec = EcKeySpec::new(Curve::Secp256k1, "baker").backupable();
+        for rv in [RvError::TemplateInconsistent, RvError::AttributeTypeInvalid] {
+            let Fail::Final(err) = refused(rv, &spec) else {
+                panic!("{rv}: not a final error");
+            };
+            let message = err.to_string();
+            assert_eq!(err.kind(), "not_supported_by_module", "{message}");
+            for part in [
+                "/opt/module.so",
+                "'signer'",
+                "'baker'",
+                "CKA_WRAP_WITH_TRUSTED",
+                "without --backupable",
+                &rv.to_string(),
+            ] {
+                assert!(message.contains(part), "{part} missing: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn template_errors_of_non_backupable_keys_stay_pkcs11_errors() {
+        let spec = EcKeySpec::new(Curve::P256, "plain");
+        assert!(matches!(
+            refused(RvError::TemplateInconsistent, &spec),
+            Fail::Pkcs11("C_GenerateKeyPair", _)
+        ));
+        assert!(matches!(
+            refused(RvError::CurveNotSupported, &spec),
+            Fail::Final(Error::UnsupportedCurve { .. })
+        ));
     }
 }
