@@ -1,11 +1,11 @@
 //! `user list`, `user create`, `key share`, `key unshare`: CloudHSM users and key sharing, which
-//! are not PKCS#11 operations and go through `cloudhsm-cli` (see `cryptoki_ops::cloudhsm`).
+//! are not PKCS#11 operations and go through `cloudhsm-cli` (see the `cloudhsm-cli` crate).
 //! Any other module answers "not supported by this module".
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cryptoki_ops::cloudhsm::{CliRole, CloudHsmCli, CloudHsmError, KeyRef};
+use cloudhsm_cli::{CliRole, CloudHsmCli, CloudHsmError, KeyRef};
 use cryptoki_ops::{Module, ModuleSource, PinSource};
 use serde_json::json;
 
@@ -25,21 +25,7 @@ pub struct Users<'a> {
 
 impl From<CloudHsmError> for CliError {
     fn from(e: CloudHsmError) -> Self {
-        let kind = match &e {
-            CloudHsmError::NotSupportedByModule { .. } => "not_supported_by_module",
-            CloudHsmError::CliNotFound { .. } => "cli_not_found",
-            CloudHsmError::Credentials(inner) => inner.kind(),
-            CloudHsmError::InvalidInput { .. } => "invalid_input",
-            CloudHsmError::WrongRole { .. } => "wrong_role",
-            CloudHsmError::NotLoggedIn { .. } => "not_logged_in",
-            CloudHsmError::AuthenticationFailed { .. } => "pin_incorrect",
-            CloudHsmError::UserNotFound { .. } => "user_not_found",
-            CloudHsmError::UserExists { .. } => "user_exists",
-            CloudHsmError::KeyNotFound { .. } => "key_not_found",
-            CloudHsmError::AmbiguousKey { .. } => "duplicate_label",
-            _ => "cloudhsm_cli",
-        };
-        Self::new(kind, e.to_string())
+        Self::new(e.kind(), e.to_string())
     }
 }
 

@@ -92,7 +92,7 @@ fn user_and_sharing_commands_drive_cloudhsm_cli() {
     let module = home.path().join("libcloudhsm_pkcs11.so");
     std::fs::copy(cryptoki_ops::ModuleSource::softhsm2().unwrap(), &module).unwrap();
     let standin =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cloudhsm-cli/cloudhsm-cli-standin");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("cloudhsm-cli/fixtures/cloudhsm-cli-standin");
     let record = home.path().join("record");
     let base = [
         "--module",

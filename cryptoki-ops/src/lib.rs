@@ -24,7 +24,6 @@
 //! Errors are one enum, [`Error`]; each message says what failed and how to fix it, and never
 //! holds a PIN or key bytes.
 
-pub mod cloudhsm;
 pub mod config;
 pub mod curve;
 pub mod error;
@@ -37,7 +36,6 @@ pub mod sign;
 pub mod token;
 pub mod wrap;
 
-pub use cloudhsm::{CloudHsmCli, CloudHsmError};
 pub use config::{HsmConfig, Role};
 pub use curve::{Curve, PublicKey};
 pub use error::{Error, Result};

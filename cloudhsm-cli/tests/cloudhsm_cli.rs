@@ -1,5 +1,5 @@
 //! CloudHSM user management and key sharing through `cloudhsm-cli`, against a stand-in executable
-//! (`fixtures/cloudhsm-cli/cloudhsm-cli-standin`) that answers with the JSON AWS documents and
+//! (`cloudhsm-cli/fixtures/cloudhsm-cli-standin`) that answers with the JSON AWS documents and
 //! records the arguments and environment it was given. No HSM and no SoftHSM2 token are needed
 //! (one test loads the SoftHSM2 module, without opening a session).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use cryptoki_ops::cloudhsm::{CliRole, CloudHsmCli, CloudHsmError, HsmUser, KeyRef, UserRole};
+use cloudhsm_cli::{CliRole, CloudHsmCli, CloudHsmError, HsmUser, KeyRef, UserRole};
 use cryptoki_ops::secrecy::SecretString;
 use cryptoki_ops::{Module, ModuleSource, PinSource};
 
@@ -18,10 +18,7 @@ const ADMIN_PIN: &str = "admin:Admin-Passw0rd";
 /// Password given to a new crypto user.
 const NEW_PASSWORD: &str = "Standby-Passw0rd";
 
-const STANDIN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/fixtures/cloudhsm-cli/cloudhsm-cli-standin"
-);
+const STANDIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cloudhsm-cli-standin");
 
 /// Tests write small scripts and run them. A script being written while another thread forks can
 /// make its execution fail with ETXTBSY ("text file busy"), so tests that write or spawn hold

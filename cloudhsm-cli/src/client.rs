@@ -1,0 +1,414 @@
+//! [`CloudHsmCli`]: the API, one method per CLI command.
+
+use std::path::{Path, PathBuf};
+
+use cryptoki_ops::module::Module;
+use cryptoki_ops::pin::PinSource;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::classify::classify;
+use crate::error::{invalid, CloudHsmError};
+use crate::input::{check_password, check_username};
+use crate::redact::{first_line, redact, REDACTED};
+use crate::runner;
+use crate::types::{CliRole, HsmUser, KeyRef, MfaStrategy, UserRole};
+use crate::wire::{
+    from_data, message_text, parse_envelope, parse_flag, WireCreatedUser, WireKeyList, WireUserList,
+};
+use crate::{Result, DEFAULT_PROGRAM};
+
+/// AWS CloudHSM user management and key sharing, through `cloudhsm-cli` in single-command mode.
+///
+/// Each method runs one CLI command with the standard input closed and the output captured; the
+/// credentials (`<user>:<password>`) are read from the [`PinSource`] at that moment and given to
+/// the CLI only in `CLOUDHSM_PIN`. `user list` needs no login and runs without credentials.
+///
+/// ```no_run
+/// use cloudhsm_cli::{CliRole, CloudHsmCli, KeyRef};
+/// use cryptoki_ops::secrecy::SecretString;
+/// use cryptoki_ops::{Module, ModuleSource, PinSource};
+///
+/// let module = Module::load(&ModuleSource::Auto)?; // /opt/cloudhsm/lib/libcloudhsm_pkcs11.so
+///
+/// // An admin creates a second crypto user for a standby signer.
+/// let admin = CloudHsmCli::for_module(&module, "env:CLOUDHSM_ADMIN_PIN".parse()?, CliRole::Admin)?;
+/// let password = SecretString::from(std::env::var("NEW_SIGNER_PASSWORD")?);
+/// admin.create_crypto_user("standby_signer", &password)?;
+///
+/// // The key's owner (the crypto user that generated it) shares it with that user.
+/// let owner = CloudHsmCli::for_module(&module, "file:/etc/tezos-hsm/owner.pin".parse()?, CliRole::CryptoUser)?;
+/// let baker = KeyRef::Label("baker".into());
+/// owner.share_key(&baker, "standby_signer")?;
+/// println!("shared with {:?}", owner.key_shared_users(&baker)?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct CloudHsmCli {
+    program: PathBuf,
+    credentials: PinSource,
+    role: CliRole,
+}
+
+/// One CLI command to run.
+pub(crate) struct Invocation<'a> {
+    /// What the caller asked for, for messages ("sharing a key").
+    pub(crate) operation: &'static str,
+    pub(crate) args: Vec<String>,
+    /// Index in `args` of a value never to show (the new user's password).
+    pub(crate) secret_arg: Option<usize>,
+    /// Another secret to redact from the CLI's output (the new user's password).
+    pub(crate) secret: Option<&'a SecretString>,
+    /// Whether the command needs a login (credentials in the environment).
+    pub(crate) login: bool,
+    /// The user the command is about, if any.
+    pub(crate) user: Option<&'a str>,
+    /// The key the command is about, if any.
+    pub(crate) key: Option<&'a KeyRef>,
+}
+
+impl CloudHsmCli {
+    /// The CLI at [`DEFAULT_PROGRAM`] for `module`, or [`CloudHsmError::NotSupportedByModule`]
+    /// when `module` is not AWS CloudHSM.
+    pub fn for_module(module: &Module, credentials: PinSource, role: CliRole) -> Result<Self> {
+        if !module.is_cloudhsm() {
+            return Err(CloudHsmError::NotSupportedByModule {
+                operation: "user management and key sharing",
+                module: module.path().to_path_buf(),
+            });
+        }
+        Ok(Self::with_program(DEFAULT_PROGRAM, credentials, role))
+    }
+
+    /// The CLI at `program` (another install path, or a stand-in in tests), whatever the module.
+    pub fn with_program(
+        program: impl Into<PathBuf>,
+        credentials: PinSource,
+        role: CliRole,
+    ) -> Self {
+        Self {
+            program: program.into(),
+            credentials,
+            role,
+        }
+    }
+
+    /// Path of the CLI executable.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// The role the CLI logs in with.
+    pub fn role(&self) -> CliRole {
+        self.role
+    }
+
+    /// The users of the cluster (`user list`; no login needed).
+    pub fn list_users(&self) -> Result<Vec<HsmUser>> {
+        let inv = Invocation {
+            operation: "listing users",
+            args: args(&["user", "list"]),
+            secret_arg: None,
+            secret: None,
+            login: false,
+            user: None,
+            key: None,
+        };
+        let (command, data) = self.run(&inv)?;
+        let data: WireUserList = from_data(&command, data)?;
+        data.users
+            .into_iter()
+            .map(|u| {
+                let locked = parse_flag(&u.locked).ok_or_else(|| CloudHsmError::BadResponse {
+                    command: command.clone(),
+                    reason: format!("user '{}' has locked = {}", u.username, u.locked),
+                })?;
+                Ok(HsmUser {
+                    role: UserRole::parse(&u.role),
+                    locked,
+                    mfa: u
+                        .mfa
+                        .into_iter()
+                        .map(|m| MfaStrategy {
+                            strategy: m.strategy,
+                            status: m.status,
+                        })
+                        .collect(),
+                    cluster_coverage: u.cluster_coverage,
+                    username: u.username,
+                })
+            })
+            .collect()
+    }
+
+    /// Creates a crypto user (`user create --role crypto-user`); needs [`CliRole::Admin`].
+    ///
+    /// The name is lower-cased (CloudHSM user names are not case-sensitive and always shown in
+    /// lower case) and must be 1 to 31 letters, digits or underscores; the password must be 8 to
+    /// 32 characters. Both are checked before the CLI runs.
+    ///
+    /// The CLI takes the new password only as `--password` (or from a terminal prompt, which a
+    /// program cannot answer), so it is visible in the process list while the command runs; it is
+    /// never logged and never put into an error. Change it interactively
+    /// (`cloudhsm-cli user change-password`) if that exposure matters.
+    pub fn create_crypto_user(&self, username: &str, password: &SecretString) -> Result<HsmUser> {
+        self.require_role("creating a crypto user", CliRole::Admin)?;
+        let username = check_username(username)?;
+        check_password(password)?;
+        let mut argv = args(&["user", "create", "--username"]);
+        argv.push(username.clone());
+        argv.extend(args(&["--role", "crypto-user", "--password"]));
+        argv.push(password.expose_secret().to_string());
+        let inv = Invocation {
+            operation: "creating a crypto user",
+            secret_arg: Some(argv.len() - 1),
+            args: argv,
+            secret: Some(password),
+            login: true,
+            user: Some(&username),
+            key: None,
+        };
+        let (command, data) = self.run(&inv)?;
+        let created: WireCreatedUser = from_data(&command, data)?;
+        if created.username != username {
+            return Err(CloudHsmError::BadResponse {
+                command,
+                reason: format!(
+                    "it reports creating user '{}' instead of '{username}'",
+                    created.username
+                ),
+            });
+        }
+        Ok(HsmUser {
+            username: created.username,
+            role: UserRole::parse(&created.role),
+            locked: false,
+            mfa: Vec::new(),
+            cluster_coverage: None,
+        })
+    }
+
+    /// Shares `key` with the crypto user `username` (`key share`); needs [`CliRole::CryptoUser`]
+    /// with the credentials of the key's owner. The user can then use the key but not delete,
+    /// export, share, unshare, derive from or wrap it.
+    pub fn share_key(&self, key: &KeyRef, username: &str) -> Result<()> {
+        self.share_or_unshare("share", "sharing a key", key, username)
+    }
+
+    /// Stops sharing `key` with the crypto user `username` (`key unshare`); needs
+    /// [`CliRole::CryptoUser`] with the credentials of the key's owner.
+    pub fn unshare_key(&self, key: &KeyRef, username: &str) -> Result<()> {
+        self.share_or_unshare("unshare", "unsharing a key", key, username)
+    }
+
+    /// The users `key` is shared with (`key list --filter ... --verbose`, `shared-users`); needs
+    /// [`CliRole::CryptoUser`] (the owner, or a user the key is shared with).
+    pub fn key_shared_users(&self, key: &KeyRef) -> Result<Vec<String>> {
+        const OPERATION: &str = "listing the users a key is shared with";
+        self.require_role(OPERATION, CliRole::CryptoUser)?;
+        let mut argv = args(&["key", "list", "--filter"]);
+        argv.extend(key.filter()?);
+        argv.push("--verbose".to_string());
+        let inv = Invocation {
+            operation: OPERATION,
+            args: argv,
+            secret_arg: None,
+            secret: None,
+            login: true,
+            user: None,
+            key: Some(key),
+        };
+        let (command, data) = self.run(&inv)?;
+        let list: WireKeyList = from_data(&command, data)?;
+        let matched = list.matched_keys.len() as u64;
+        let total = list.total_key_count.unwrap_or(matched).max(matched);
+        let mut keys = list.matched_keys.into_iter();
+        let found = match (keys.next(), total) {
+            (Some(found), 1) => found,
+            (None, _) | (_, 0) => {
+                return Err(CloudHsmError::KeyNotFound {
+                    key: key.to_string(),
+                    message: "`key list` matched no key".to_string(),
+                })
+            }
+            (Some(_), _) => {
+                return Err(CloudHsmError::AmbiguousKey {
+                    key: key.to_string(),
+                    message: format!("`key list` matched {total} keys"),
+                })
+            }
+        };
+        let info = found.key_info.ok_or_else(|| CloudHsmError::BadResponse {
+            command: command.clone(),
+            reason: format!("key {} has no key-info", found.key_reference),
+        })?;
+        Ok(info.shared_users.into_iter().map(|u| u.username).collect())
+    }
+
+    fn share_or_unshare(
+        &self,
+        verb: &'static str,
+        operation: &'static str,
+        key: &KeyRef,
+        username: &str,
+    ) -> Result<()> {
+        self.require_role(operation, CliRole::CryptoUser)?;
+        let username = check_username(username)?;
+        let mut argv = args(&["key", verb, "--filter"]);
+        argv.extend(key.filter()?);
+        argv.push("--username".to_string());
+        argv.push(username.clone());
+        argv.extend(args(&["--role", "crypto-user"]));
+        let inv = Invocation {
+            operation,
+            args: argv,
+            secret_arg: None,
+            secret: None,
+            login: true,
+            user: Some(&username),
+            key: Some(key),
+        };
+        // Success is `{"error_code": 0, "data": {"message": "Key shared successfully"}}` (AWS docs
+        // `cloudhsm_cli-key-share`; "Key unshared successfully", `cloudhsm_cli-key-unshare`);
+        // error_code 0 is what counts, the wording is not checked.
+        self.run(&inv).map(|_| ())
+    }
+
+    fn require_role(&self, operation: &'static str, needed: CliRole) -> Result<()> {
+        if self.role == needed {
+            Ok(())
+        } else {
+            Err(CloudHsmError::WrongRole {
+                operation,
+                needed,
+                current: self.role,
+            })
+        }
+    }
+
+    /// The command line as shown in messages: program name and arguments, secret redacted.
+    fn describe(&self, inv: &Invocation<'_>) -> String {
+        let program = self.program.file_name().map_or_else(
+            || self.program.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut text = program;
+        for (i, arg) in inv.args.iter().enumerate() {
+            text.push(' ');
+            if inv.secret_arg == Some(i) {
+                text.push_str(REDACTED);
+            } else {
+                text.push_str(arg);
+            }
+        }
+        text
+    }
+
+    /// Runs the command; on success returns its description and the answer's `data`.
+    fn run(&self, inv: &Invocation<'_>) -> Result<(String, Value)> {
+        let command = self.describe(inv);
+        let pin = if inv.login {
+            let pin = self
+                .credentials
+                .resolve()
+                .map_err(CloudHsmError::Credentials)?;
+            match pin.expose_secret().split_once(':') {
+                Some((user, password)) if !user.is_empty() && !password.is_empty() => {}
+                _ => {
+                    return Err(invalid(
+                        "CloudHSM credentials",
+                        format!(
+                            "{} must give `<user>:<password>` (the user name, a colon, then the \
+                             password)",
+                            self.credentials
+                        ),
+                    ))
+                }
+            }
+            Some(pin)
+        } else {
+            None
+        };
+        let mut secrets: Vec<&str> = Vec::new();
+        if let Some(pin) = &pin {
+            let pin = pin.expose_secret();
+            secrets.push(pin);
+            if let Some((_, password)) = pin.split_once(':') {
+                secrets.push(password);
+            }
+        }
+        if let Some(secret) = inv.secret {
+            secrets.push(secret.expose_secret());
+        }
+
+        let login = pin.as_ref().map(|pin| (self.role, pin));
+        let output = runner::run(&self.program, &inv.args, login).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                CloudHsmError::CliNotFound {
+                    program: self.program.clone(),
+                }
+            } else {
+                CloudHsmError::CliFailed {
+                    command: command.clone(),
+                    message: format!("cannot start it while {}: {e}", inv.operation),
+                }
+            }
+        })?;
+
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        match parse_envelope(&stdout) {
+            Ok(Some(envelope)) if envelope.error_code == 0 => {
+                if output.status.success() {
+                    Ok((command, envelope.data))
+                } else {
+                    Err(CloudHsmError::CliFailed {
+                        message: format!(
+                            "it reported success but exited with {}{}",
+                            output.status,
+                            first_line(&stderr, &secrets)
+                                .map(|l| format!(": {l}"))
+                                .unwrap_or_default()
+                        ),
+                        command,
+                    })
+                }
+            }
+            Ok(Some(envelope)) => {
+                let message = redact(&message_text(&envelope.data), &secrets);
+                Err(classify(
+                    self.role,
+                    inv,
+                    command,
+                    envelope.error_code,
+                    message,
+                ))
+            }
+            Ok(None) | Err(_) if !output.status.success() => {
+                let said = first_line(&stderr, &secrets)
+                    .or_else(|| first_line(&stdout, &secrets))
+                    .map(|l| format!(": {l}"))
+                    .unwrap_or_default();
+                Err(CloudHsmError::CliFailed {
+                    command,
+                    message: format!("it exited with {}{said}", output.status),
+                })
+            }
+            Ok(None) => Err(CloudHsmError::BadResponse {
+                command,
+                reason: match first_line(&stdout, &secrets) {
+                    Some(line) => format!("no JSON object in its output (it printed: {line})"),
+                    None => "it printed nothing".to_string(),
+                },
+            }),
+            Err(reason) => Err(CloudHsmError::BadResponse {
+                command,
+                reason: redact(&reason, &secrets),
+            }),
+        }
+    }
+}
+
+fn args(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
+}

@@ -1,0 +1,210 @@
+//! [`CloudHsmError`], the one error type of this crate, and its stable [`CloudHsmError::kind`].
+
+use std::path::PathBuf;
+
+use crate::types::CliRole;
+
+/// Everything that can go wrong with the CloudHSM CLI.
+///
+/// No message and no `Debug` output contains a password or `CLOUDHSM_PIN`: the credentials and the
+/// new user's password are replaced by `[REDACTED]` in whatever the CLI prints before it lands
+/// in an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloudHsmError {
+    /// The module is not AWS CloudHSM, which alone has the CLI and its users.
+    #[error(
+        "{operation} is not supported by this module ({}): HSM users and key sharing exist only on \
+         AWS CloudHSM, through cloudhsm-cli; load /opt/cloudhsm/lib/libcloudhsm_pkcs11.so (on \
+         SoftHSM2 every user of a token already sees every key)",
+        module.display()
+    )]
+    NotSupportedByModule {
+        /// What was attempted.
+        operation: &'static str,
+        /// Path of the module.
+        module: PathBuf,
+    },
+
+    /// The CLI executable does not exist.
+    #[error(
+        "the CloudHSM CLI is not at {}; install the AWS CloudHSM CLI package (cloudhsm-cli) or \
+         give its path with CloudHsmCli::with_program",
+        program.display()
+    )]
+    CliNotFound {
+        /// The path that was tried.
+        program: PathBuf,
+    },
+
+    /// The credentials could not be read from their [`PinSource`](cryptoki_ops::PinSource).
+    #[error("cannot get the CloudHSM CLI credentials: {0}")]
+    Credentials(#[source] cryptoki_ops::Error),
+
+    /// Input given by the caller is malformed; nothing was run.
+    #[error("invalid {what}: {reason}")]
+    InvalidInput {
+        /// What input.
+        what: &'static str,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+
+    /// The command needs another role than the one this [`CloudHsmCli`](crate::CloudHsmCli) logs in with; nothing
+    /// was run.
+    #[error(
+        "{operation} must be run as {needed}, but this CloudHsmCli logs in as {current}; create \
+         one with role {needed} and the credentials of such a user"
+    )]
+    WrongRole {
+        /// What was attempted.
+        operation: &'static str,
+        /// The role it needs.
+        needed: CliRole,
+        /// The role configured.
+        current: CliRole,
+    },
+
+    /// The CLI says no user is logged in.
+    #[error(
+        "`{command}` needs a logged-in user, but cloudhsm-cli says: {message}; check that the \
+         credentials (CLOUDHSM_PIN, from the PIN source) are given as `<user>:<password>`"
+    )]
+    NotLoggedIn {
+        /// The command (password arguments redacted).
+        command: String,
+        /// What the CLI said.
+        message: String,
+    },
+
+    /// The CLI refused the credentials.
+    #[error(
+        "cloudhsm-cli refused the {role} credentials for `{command}`: {message}; check the PIN \
+         source (it must give `<user>:<password>` of a {role}); a user is locked after 5 wrong \
+         passwords and an admin must then reset its password"
+    )]
+    AuthenticationFailed {
+        /// The command (password arguments redacted).
+        command: String,
+        /// The role that tried to log in.
+        role: CliRole,
+        /// What the CLI said.
+        message: String,
+    },
+
+    /// The user named in the command does not exist.
+    #[error(
+        "no HSM user '{username}' in the cluster (cloudhsm-cli: {message}); list the users with \
+         CloudHsmCli::list_users (`cloudhsm-cli user list`) and check the name"
+    )]
+    UserNotFound {
+        /// The user name.
+        username: String,
+        /// What the CLI said.
+        message: String,
+    },
+
+    /// A user of that name already exists.
+    #[error(
+        "an HSM user '{username}' already exists (cloudhsm-cli: {message}); choose another name \
+         or use the existing user"
+    )]
+    UserExists {
+        /// The user name.
+        username: String,
+        /// What the CLI said.
+        message: String,
+    },
+
+    /// No key visible to the logged-in user matches.
+    #[error(
+        "no {key} visible to the logged-in crypto user ({message}); a key is visible only to its \
+         owner and the users it is shared with: log in as the owner and check the label or \
+         reference with `cloudhsm-cli key list`"
+    )]
+    KeyNotFound {
+        /// The key, as text.
+        key: String,
+        /// What the CLI said, or what was found.
+        message: String,
+    },
+
+    /// More than one key matches; the command needs exactly one.
+    #[error(
+        "more than one key matches the {key} ({message}); select the key by its reference \
+         (KeyRef::Reference, `key-reference=0x...` from `cloudhsm-cli key list`)"
+    )]
+    AmbiguousKey {
+        /// The key, as text.
+        key: String,
+        /// What the CLI said, or what was found.
+        message: String,
+    },
+
+    /// The CLI failed for another reason (its message says which).
+    #[error("`{command}` failed: {message}")]
+    CliFailed {
+        /// The command (password arguments redacted).
+        command: String,
+        /// What the CLI said, or how it ended.
+        message: String,
+    },
+
+    /// The CLI answered something other than the JSON AWS documents.
+    #[error(
+        "`{command}` answered something other than the JSON cloudhsm-cli documents: {reason}; \
+         check the CloudHSM CLI version (Client SDK 5)"
+    )]
+    BadResponse {
+        /// The command (password arguments redacted).
+        command: String,
+        /// What is wrong with the answer.
+        reason: String,
+    },
+}
+
+impl CloudHsmError {
+    /// A stable, machine-readable name of the failure (snake_case), e.g. for the CLI's
+    /// `{"error": {"kind", ...}}`:
+    ///
+    /// | Variant | Kind |
+    /// |---|---|
+    /// | `NotSupportedByModule` | `not_supported_by_module` |
+    /// | `CliNotFound` | `cli_not_found` |
+    /// | `Credentials` | the kind of the PIN-source error (`cryptoki_ops::Error::kind`), e.g. `pin_source` |
+    /// | `InvalidInput` | `invalid_input` |
+    /// | `WrongRole` | `wrong_role` |
+    /// | `NotLoggedIn` | `not_logged_in` |
+    /// | `AuthenticationFailed` | `pin_incorrect` (as a refused PKCS#11 login) |
+    /// | `UserNotFound` | `user_not_found` |
+    /// | `UserExists` | `user_exists` |
+    /// | `KeyNotFound` | `key_not_found` |
+    /// | `AmbiguousKey` | `duplicate_label` (as two PKCS#11 keys with one label) |
+    /// | `CliFailed`, `BadResponse` | `cloudhsm_cli` |
+    ///
+    /// ```
+    /// use cloudhsm_cli::CloudHsmError;
+    /// let err = CloudHsmError::CliNotFound { program: "/opt/cloudhsm/bin/cloudhsm-cli".into() };
+    /// assert_eq!(err.kind(), "cli_not_found");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotSupportedByModule { .. } => "not_supported_by_module",
+            Self::CliNotFound { .. } => "cli_not_found",
+            Self::Credentials(inner) => inner.kind(),
+            Self::InvalidInput { .. } => "invalid_input",
+            Self::WrongRole { .. } => "wrong_role",
+            Self::NotLoggedIn { .. } => "not_logged_in",
+            Self::AuthenticationFailed { .. } => "pin_incorrect",
+            Self::UserNotFound { .. } => "user_not_found",
+            Self::UserExists { .. } => "user_exists",
+            Self::KeyNotFound { .. } => "key_not_found",
+            Self::AmbiguousKey { .. } => "duplicate_label",
+            Self::CliFailed { .. } | Self::BadResponse { .. } => "cloudhsm_cli",
+        }
+    }
+}
+
+pub(crate) fn invalid(what: &'static str, reason: String) -> CloudHsmError {
+    CloudHsmError::InvalidInput { what, reason }
+}
