@@ -224,7 +224,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// A stable snake_case name of the error's kind, for machine-readable output.
+    /// A stable snake_case name of the error's kind, for machine-readable output: the variant's
+    /// name in snake_case (`Error::PinIncorrect` is `pin_incorrect`, `Error::Pkcs11` is
+    /// `pkcs11`). A variant's kind never changes.
     ///
     /// ```
     /// let err = cryptoki_ops::Error::PinIncorrect { token: "t".into() };
@@ -284,5 +286,146 @@ pub(crate) fn hint_for(rv: RvError) -> &'static str {
             "the token is read-only; use a writable token"
         }
         _ => "see the PKCS#11 return value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant and its kind: a kind is part of the tool's JSON output and must not change.
+    #[test]
+    fn kinds_are_stable() {
+        let s = String::new;
+        let table = [
+            (Error::ModuleNotFound { tried: s() }, "module_not_found"),
+            (
+                Error::ModuleLoad {
+                    path: PathBuf::new(),
+                    reason: s(),
+                },
+                "module_load",
+            ),
+            (
+                Error::TokenNotFound {
+                    wanted: s(),
+                    module: PathBuf::new(),
+                    available: s(),
+                },
+                "token_not_found",
+            ),
+            (Error::PinIncorrect { token: s() }, "pin_incorrect"),
+            (Error::PinLocked { token: s() }, "pin_locked"),
+            (
+                Error::PinSource {
+                    source_desc: s(),
+                    reason: s(),
+                },
+                "pin_source",
+            ),
+            (
+                Error::KeyNotFound {
+                    class: "private key",
+                    wanted: s(),
+                    token: s(),
+                    existing: s(),
+                },
+                "key_not_found",
+            ),
+            (
+                Error::DuplicateLabel {
+                    class: "private key",
+                    label: s(),
+                    token: s(),
+                    count: 2,
+                    ids: s(),
+                },
+                "duplicate_label",
+            ),
+            (
+                Error::KeyExists {
+                    label: s(),
+                    token: s(),
+                },
+                "key_exists",
+            ),
+            (Error::UnsupportedCurve { what: s() }, "unsupported_curve"),
+            (
+                Error::MechanismNotSupported {
+                    token: s(),
+                    mechanism: s(),
+                    hint: "",
+                },
+                "mechanism_not_supported",
+            ),
+            (
+                Error::PoolExhausted {
+                    token: s(),
+                    size: 1,
+                    waited: Duration::ZERO,
+                },
+                "pool_exhausted",
+            ),
+            (
+                Error::PolicyRefused {
+                    token: s(),
+                    operation: "wrap",
+                    key: s(),
+                    reason: "",
+                },
+                "policy_refused",
+            ),
+            (
+                Error::UnwrapFailed {
+                    token: s(),
+                    wrapping_key: s(),
+                    reason: s(),
+                },
+                "unwrap_failed",
+            ),
+            (
+                Error::KeyMismatch {
+                    token: s(),
+                    label: s(),
+                    reason: "",
+                },
+                "key_mismatch",
+            ),
+            (
+                Error::InvalidPublicKey {
+                    key: s(),
+                    reason: s(),
+                },
+                "invalid_public_key",
+            ),
+            (
+                Error::InvalidInput {
+                    what: "x",
+                    reason: s(),
+                },
+                "invalid_input",
+            ),
+            (
+                Error::NotSupportedByModule {
+                    operation: "x",
+                    module: s(),
+                    hint: "",
+                },
+                "not_supported_by_module",
+            ),
+            (
+                Error::Pkcs11 {
+                    function: s(),
+                    token: s(),
+                    key: s(),
+                    rv: RvError::GeneralError,
+                    hint: "",
+                },
+                "pkcs11",
+            ),
+        ];
+        for (error, kind) in table {
+            assert_eq!(error.kind(), kind, "{error:?}");
+        }
     }
 }

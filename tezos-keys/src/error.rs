@@ -244,3 +244,174 @@ pub enum Error {
         input: String,
     },
 }
+
+impl Error {
+    /// A stable snake_case name of the error's kind, for machine-readable output (the
+    /// `tezos-hsm` tool prints it as `{"error": {"kind"}}`). Kinds are categories; match the
+    /// variant for the detail. They never change for a variant:
+    ///
+    /// | Kind | Variants |
+    /// |---|---|
+    /// | `verify_failed` | [`Error::VerificationFailed`], [`Error::HighS`]: a signature that the Octez node would reject |
+    /// | `invalid_input` | every other variant: text, bytes or a payload that is not a valid (supported) Tezos value |
+    ///
+    /// ```
+    /// use tezos_keys::{Curve, Error};
+    /// assert_eq!(Error::EmptyPayload.kind(), "invalid_input");
+    /// assert_eq!(Error::VerificationFailed { curve: Curve::P256 }.kind(), "verify_failed");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::VerificationFailed { .. } | Self::HighS => "verify_failed",
+            Self::EmptyText { .. }
+            | Self::InvalidBase58 { .. }
+            | Self::TextTooLong { .. }
+            | Self::BadChecksum { .. }
+            | Self::UnknownPrefix { .. }
+            | Self::WrongPrefix { .. }
+            | Self::WrongLength { .. }
+            | Self::Unsupported { .. }
+            | Self::InvalidLength { .. }
+            | Self::UnknownTag { .. }
+            | Self::InvalidPublicKey { .. }
+            | Self::InvalidSecretKey { .. }
+            | Self::MalformedSignature { .. }
+            | Self::CurveMismatch { .. }
+            | Self::GenericSignatureNeedsCurve
+            | Self::EmptyPayload
+            | Self::UnknownWatermark { .. }
+            | Self::TruncatedPayload { .. }
+            | Self::InvalidPayload { .. }
+            | Self::InvalidWatermarkName { .. } => "invalid_input",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant and its kind: a kind is part of the tool's JSON output and must not change.
+    #[test]
+    fn kinds_are_stable() {
+        let s = String::new;
+        let table = [
+            (Error::EmptyText { expected: s() }, "invalid_input"),
+            (
+                Error::InvalidBase58 {
+                    expected: s(),
+                    position: 0,
+                },
+                "invalid_input",
+            ),
+            (
+                Error::TextTooLong {
+                    expected: s(),
+                    actual: 0,
+                    max: 0,
+                },
+                "invalid_input",
+            ),
+            (Error::BadChecksum { expected: s() }, "invalid_input"),
+            (
+                Error::UnknownPrefix {
+                    expected: s(),
+                    starts_with: s(),
+                },
+                "invalid_input",
+            ),
+            (
+                Error::WrongPrefix {
+                    expected: s(),
+                    found: "edpk",
+                },
+                "invalid_input",
+            ),
+            (
+                Error::WrongLength {
+                    prefix: "sppk",
+                    expected: 33,
+                    actual: 0,
+                },
+                "invalid_input",
+            ),
+            (Error::Unsupported { what: "tz4" }, "invalid_input"),
+            (
+                Error::InvalidLength {
+                    what: "x",
+                    expected: s(),
+                    actual: 0,
+                },
+                "invalid_input",
+            ),
+            (
+                Error::UnknownTag {
+                    what: "x",
+                    tag: 9,
+                    hint: "",
+                },
+                "invalid_input",
+            ),
+            (
+                Error::InvalidPublicKey {
+                    curve: Curve::P256,
+                    reason: "x",
+                },
+                "invalid_input",
+            ),
+            (
+                Error::InvalidSecretKey {
+                    curve: Curve::P256,
+                    reason: "x",
+                },
+                "invalid_input",
+            ),
+            (
+                Error::MalformedSignature {
+                    curve: Curve::P256,
+                    reason: "x",
+                },
+                "invalid_input",
+            ),
+            (
+                Error::CurveMismatch {
+                    what: "x",
+                    expected: Curve::P256,
+                    actual: Curve::Ed25519,
+                },
+                "invalid_input",
+            ),
+            (Error::GenericSignatureNeedsCurve, "invalid_input"),
+            (Error::HighS, "verify_failed"),
+            (
+                Error::VerificationFailed {
+                    curve: Curve::Secp256k1,
+                },
+                "verify_failed",
+            ),
+            (Error::EmptyPayload, "invalid_input"),
+            (Error::UnknownWatermark { byte: 0 }, "invalid_input"),
+            (
+                Error::TruncatedPayload {
+                    byte: 0x11,
+                    name: "block",
+                    min: 2,
+                    actual: 1,
+                },
+                "invalid_input",
+            ),
+            (
+                Error::InvalidPayload {
+                    byte: 0x11,
+                    name: "block",
+                    reason: s(),
+                },
+                "invalid_input",
+            ),
+            (Error::InvalidWatermarkName { input: s() }, "invalid_input"),
+        ];
+        for (error, kind) in table {
+            assert_eq!(error.kind(), kind, "{error:?}");
+        }
+    }
+}

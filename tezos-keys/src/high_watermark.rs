@@ -321,6 +321,31 @@ impl GuardError {
     pub fn is_double_sign(&self) -> bool {
         matches!(self, Self::DoubleSign { .. })
     }
+
+    /// A stable snake_case name of the error's kind, for machine-readable output:
+    ///
+    /// | Kind | Variant |
+    /// |---|---|
+    /// | `double_sign` | [`GuardError::DoubleSign`] |
+    /// | `watermark_not_allowed` | [`GuardError::PolicyRefused`] |
+    /// | [`crate::Error::kind`] | [`GuardError::Payload`] (`invalid_input`) |
+    /// | `watermark_store_corrupt` | [`GuardError::StoreCorrupt`] |
+    /// | `io` | [`GuardError::StoreIo`] |
+    /// | the signer's own kind, else `sign_failed` | [`GuardError::Signer`] |
+    ///
+    /// The signer's own kind is that of the error inside the [`signature::Error`], when it is
+    /// a [`crate::SignError`] (e.g. `pin_incorrect`, `key_not_found` from the HSM), a
+    /// [`cryptoki_ops::Error`] or a [`crate::Error`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::DoubleSign { .. } => "double_sign",
+            Self::PolicyRefused { .. } => "watermark_not_allowed",
+            Self::Payload(e) => e.kind(),
+            Self::StoreCorrupt { .. } => "watermark_store_corrupt",
+            Self::StoreIo { .. } => "io",
+            Self::Signer(e) => signer_kind(e),
+        }
+    }
 }
 
 fn refusal(requested: &Height, recorded: &Height) -> String {
@@ -340,6 +365,22 @@ fn list(allowed: &[Watermark]) -> String {
         .map(|w| format!("{w} (0x{:02x})", w.byte()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The kind of the error a signer put inside its [`signature::Error`], if this crate knows it.
+fn signer_kind(error: &signature::Error) -> &'static str {
+    let Some(source) = std::error::Error::source(error) else {
+        return "sign_failed";
+    };
+    if let Some(e) = source.downcast_ref::<crate::SignError>() {
+        e.kind()
+    } else if let Some(e) = source.downcast_ref::<cryptoki_ops::Error>() {
+        e.kind()
+    } else if let Some(e) = source.downcast_ref::<crate::Error>() {
+        e.kind()
+    } else {
+        "sign_failed"
+    }
 }
 
 fn signer_reason(error: &signature::Error) -> String {

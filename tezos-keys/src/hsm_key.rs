@@ -58,6 +58,32 @@ pub enum SignError {
     },
 }
 
+impl SignError {
+    /// A stable snake_case name of the error's kind, for machine-readable output:
+    ///
+    /// | Kind | Variant |
+    /// |---|---|
+    /// | [`cryptoki_ops::Error::kind`] | [`SignError::Hsm`] (e.g. `key_not_found`, `pin_incorrect`, `pkcs11`) |
+    /// | [`crate::Error::kind`] | [`SignError::Tezos`] (`invalid_input`, `verify_failed`) |
+    /// | `watermark_not_allowed` | [`SignError::WatermarkNotAllowed`] |
+    /// | `verify_failed` | [`SignError::VerifyAfterSignFailed`] |
+    ///
+    /// ```
+    /// use tezos_keys::SignError;
+    /// let err = SignError::Hsm(cryptoki_ops::Error::PinIncorrect { token: "t".into() });
+    /// assert_eq!(err.kind(), "pin_incorrect");
+    /// assert_eq!(SignError::Tezos(tezos_keys::Error::EmptyPayload).kind(), "invalid_input");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Hsm(e) => e.kind(),
+            Self::Tezos(e) => e.kind(),
+            Self::WatermarkNotAllowed { .. } => "watermark_not_allowed",
+            Self::VerifyAfterSignFailed { .. } => "verify_failed",
+        }
+    }
+}
+
 /// A Tezos key whose private half lives in an HSM. Cheap to clone; `Send + Sync`.
 ///
 /// ```no_run

@@ -167,8 +167,25 @@ pub enum RunbookError {
 }
 
 impl RunbookError {
-    /// A stable snake_case name of the error's kind, for machine-readable output. HSM errors
-    /// keep their [`cryptoki_ops::Error::kind`].
+    /// A stable snake_case name of the error's kind, for machine-readable output:
+    ///
+    /// | Kind | Variant |
+    /// |---|---|
+    /// | [`cryptoki_ops::Error::kind`] | [`RunbookError::Hsm`] |
+    /// | [`crate::Error::kind`] | [`RunbookError::Tezos`] |
+    /// | `invalid_input` | [`RunbookError::InvalidInput`] |
+    /// | `io` | [`RunbookError::Io`] |
+    /// | `file_exists` | [`RunbookError::FileExists`] |
+    /// | `corrupt_backup` | [`RunbookError::CorruptBackup`] |
+    /// | `unknown_version` | [`RunbookError::UnknownVersion`] |
+    /// | `wrong_wrapping_key` | [`RunbookError::WrongWrappingKey`], [`RunbookError::WrappingKeyValueMismatch`] |
+    /// | `key_mismatch` | [`RunbookError::KeyMismatch`] |
+    /// | `wrapping_key_differs` | [`RunbookError::WrappingKeyDiffers`] |
+    /// | `label_conflict` | [`RunbookError::LabelConflict`] |
+    /// | `key_not_found` | [`RunbookError::NothingSelected`] |
+    /// | `not_extractable` | [`RunbookError::NotExtractable`] |
+    /// | `unsupported` | [`RunbookError::ExportUnsupported`] |
+    /// | `unwrap_failed` | [`RunbookError::SoftwareUnwrap`] |
     ///
     /// ```
     /// let err = tezos_keys::runbook::RunbookError::UnknownVersion { found: 9, supported: 1 };
@@ -177,7 +194,8 @@ impl RunbookError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Hsm(e) => e.kind(),
-            Self::Tezos(_) | Self::InvalidInput { .. } => "invalid_input",
+            Self::Tezos(e) => e.kind(),
+            Self::InvalidInput { .. } => "invalid_input",
             Self::Io { .. } => "io",
             Self::FileExists { .. } => "file_exists",
             Self::CorruptBackup { .. } => "corrupt_backup",
