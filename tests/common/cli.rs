@@ -44,9 +44,9 @@ impl CliRun {
     }
 }
 
-/// Runs the tool with `args` on the store in `home`, with no module, token, PIN or guard
-/// settings inherited from the test's environment, plus `envs`.
-pub fn run_in(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> CliRun {
+/// The command running the tool with `args` on the store in `home`, with no module, token, PIN
+/// or guard settings inherited from the test's environment, plus `envs` (to spawn and kill).
+pub fn command_in(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tezos-hsm"));
     command.args(args).env("TEZOS_HSM_HOME", home);
     for var in [
@@ -54,12 +54,19 @@ pub fn run_in(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> CliRun {
         "TEZOS_HSM_TOKEN",
         "TEZOS_HSM_PIN",
         "TEZOS_HSM_WATERMARK_DIR",
+        "TEZOS_HSM_LOCK_TIMEOUT",
         "SOFTHSM2_CONF",
     ] {
         command.env_remove(var);
     }
-    let output = command
-        .envs(envs.iter().copied())
+    command.envs(envs.iter().copied());
+    command
+}
+
+/// Runs the tool with `args` on the store in `home`, with no module, token, PIN or guard
+/// settings inherited from the test's environment, plus `envs`.
+pub fn run_in(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> CliRun {
+    let output = command_in(home, args, envs)
         .output()
         .expect("run tezos-hsm");
     CliRun {
