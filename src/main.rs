@@ -351,10 +351,11 @@ impl Context {
                 } else {
                     None
                 };
-                let pin = given.unwrap_or_else(|| match role {
-                    Role::User => home.user_pin(token),
-                    Role::SecurityOfficer => home.so_pin(token),
-                });
+                let pin = match (given, role) {
+                    (Some(pin), _) => pin,
+                    (None, Role::User) => home.user_pin(token)?,
+                    (None, Role::SecurityOfficer) => home.so_pin(token)?,
+                };
                 Ok(HsmConfig::new(TokenSelector::Label(token.to_string()), pin)
                     .with_module(ModuleSource::Path(module.path().to_path_buf()))
                     .with_role(role))

@@ -42,6 +42,10 @@ pub const SOFTHSM2_MODULES: &[&str] = &[
 /// it, unless they exist) and returns the configuration's path. Point `SOFTHSM2_CONF` at it
 /// before SoftHSM2 is loaded: it reads its configuration once per process.
 ///
+/// The configuration is written to a temporary file and renamed into place, so a kill or a
+/// concurrent call never leaves a partial one; an empty one (from an older version killed while
+/// writing it) is written again.
+///
 /// ```
 /// let dir = std::env::temp_dir().join(format!("softhsm2-store-doc-{}", std::process::id()));
 /// let conf = cryptoki_ops::module::softhsm2_store(&dir)?;
@@ -53,14 +57,17 @@ pub fn softhsm2_store(dir: &Path) -> std::io::Result<PathBuf> {
     let tokens = dir.join("tokens");
     std::fs::create_dir_all(&tokens)?;
     let conf = dir.join("softhsm2.conf");
-    if !conf.exists() {
+    if conf.metadata().map_or(true, |m| m.len() == 0) {
+        let temp = dir.join(format!(".softhsm2.conf.tmp-{}", std::process::id()));
         std::fs::write(
-            &conf,
+            &temp,
             format!(
                 "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
                 tokens.display()
             ),
         )?;
+        std::fs::File::open(&temp)?.sync_all()?;
+        std::fs::rename(&temp, &conf)?;
     }
     Ok(conf)
 }

@@ -325,7 +325,7 @@ fn check_pair(
 /// zero blocks are padding the module did not fill.
 fn trim_wrapped(mut bytes: Vec<u8>) -> Vec<u8> {
     while bytes.len() > 16
-        && bytes.len() % 8 == 0
+        && bytes.len().is_multiple_of(8)
         && bytes[bytes.len() - 8..].iter().all(|b| *b == 0)
     {
         bytes.truncate(bytes.len() - 8);
