@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the demo and the tests need beyond Rust: SoftHSM2 (the PKCS#11 token),
+# Installs what the build, the demo and the tests need beyond Rust and a C compiler: OpenSSL's
+# headers and pkg-config (tezos-keys verifies P-256 with the system's libcrypto: openssl-sys),
+# SoftHSM2 (the PKCS#11 token),
 # with --with-opensc OpenSC (pkcs11-tool, an independent PKCS#11 client the interoperability tests
 # use), and with --with-interop PyTezos (an independent Tezos implementation that
 # tests/independent_tezos.rs checks addresses and signatures against).
@@ -26,6 +28,10 @@ for lib in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/lib
   [ -f "$lib" ] && softhsm_found=1
 done
 [ -n "$softhsm_found" ] || missing+=(softhsm2)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl 2>/dev/null; then
+  missing+=(libssl-dev)
+fi
 if [ -n "$with_opensc" ] && ! command -v pkcs11-tool >/dev/null 2>&1; then
   missing+=(opensc)
 fi
@@ -57,7 +63,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   else
-    echo "missing: ${missing[*]}; install SoftHSM2, OpenSC, Python 3 with venv and libsodium with your package manager (Fedora: dnf install softhsm opensc python3 libsodium; macOS: brew install softhsm opensc python libsodium)" >&2
+    echo "missing: ${missing[*]}; install SoftHSM2, OpenSSL headers, pkg-config, OpenSC, Python 3 with venv and libsodium with your package manager (Fedora: dnf install softhsm openssl-devel pkgconf opensc python3 libsodium; macOS: brew install softhsm openssl pkg-config opensc python libsodium)" >&2
     exit 1
   fi
 fi

@@ -46,6 +46,7 @@ mod public_key;
 pub mod runbook;
 mod secret_key;
 mod signature;
+mod verifier;
 mod verify;
 
 pub use address::{PublicKeyHash, FORGED_PKH_LEN};
@@ -57,6 +58,7 @@ pub use hsm_key::{tezos_curve, tezos_public_key, HsmKey, SignError};
 pub use public_key::PublicKey;
 pub use secret_key::SecretKey;
 pub use signature::{Signature, SIGNATURE_LEN};
+pub use verifier::Verifier;
 pub use verify::{verify, verify_digest, verify_encoded};
 
 /// The README's Rust examples, compiled as doc tests so they cannot rot.

@@ -1,11 +1,8 @@
 //! Signature verification with the same acceptance rules as the Octez node.
 
-use ed25519_dalek::Verifier as _;
-use k256::ecdsa::signature::hazmat::PrehashVerifier as _;
-
 use crate::error::{Error, Result};
 use crate::payload::digest;
-use crate::{Curve, PublicKey, Signature};
+use crate::{PublicKey, Signature, Verifier};
 
 /// Verify `signature` over `message`: the digest is BLAKE2b-256 of
 /// `message` (watermark included, if any) and the rest is
@@ -27,7 +24,9 @@ pub fn verify(public_key: &PublicKey, message: &[u8], signature: &Signature) -> 
     verify_digest(public_key, &digest(message), signature)
 }
 
-/// Verify `signature` over a ready 32-byte digest.
+/// Verify `signature` over a ready 32-byte digest. The work is done by a [`Verifier`]
+/// (libsecp256k1 for secp256k1, OpenSSL for P-256): build one yourself to verify many
+/// signatures of one key.
 ///
 /// - secp256k1: ECDSA over the digest with no further hashing; a **high-S
 ///   signature is rejected** ([`Error::HighS`]) as the Octez node
@@ -51,57 +50,14 @@ pub fn verify_digest(
     digest: &[u8; 32],
     signature: &Signature,
 ) -> Result<()> {
-    let curve = public_key.curve();
-    if signature.curve() != curve {
+    if signature.curve() != public_key.curve() {
         return Err(Error::CurveMismatch {
             what: "the signature",
-            expected: curve,
+            expected: public_key.curve(),
             actual: signature.curve(),
         });
     }
-    let failed = |_| Error::VerificationFailed { curve };
-    let key_error = |_| Error::InvalidPublicKey {
-        curve,
-        reason: "the key bytes are not a point on the curve",
-    };
-    match curve {
-        Curve::Ed25519 => {
-            let raw = <[u8; 32]>::try_from(public_key.as_bytes()).map_err(|_| {
-                Error::InvalidPublicKey {
-                    curve,
-                    reason: "an Ed25519 key must be 32 bytes",
-                }
-            })?;
-            let key = ed25519_dalek::VerifyingKey::from_bytes(&raw).map_err(key_error)?;
-            let sig = ed25519_dalek::Signature::from_bytes(signature.as_bytes());
-            key.verify(digest, &sig).map_err(failed)
-        }
-        Curve::Secp256k1 => {
-            if !signature.is_low_s()? {
-                return Err(Error::HighS);
-            }
-            let key = k256::ecdsa::VerifyingKey::from_sec1_bytes(public_key.as_bytes())
-                .map_err(key_error)?;
-            let sig = k256::ecdsa::Signature::from_slice(signature.as_bytes()).map_err(|_| {
-                Error::MalformedSignature {
-                    curve,
-                    reason: "r and s must both be between 1 and the curve order n - 1",
-                }
-            })?;
-            key.verify_prehash(digest, &sig).map_err(failed)
-        }
-        Curve::P256 => {
-            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key.as_bytes())
-                .map_err(key_error)?;
-            let sig = p256::ecdsa::Signature::from_slice(signature.as_bytes()).map_err(|_| {
-                Error::MalformedSignature {
-                    curve,
-                    reason: "r and s must both be between 1 and the curve order n - 1",
-                }
-            })?;
-            key.verify_prehash(digest, &sig).map_err(failed)
-        }
-    }
+    Verifier::new(public_key)?.verify_digest(digest, signature)
 }
 
 /// Verify from Tezos text encodings, as a CLI `verify` command gets them:
