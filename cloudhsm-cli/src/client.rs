@@ -1,28 +1,30 @@
 //! [`CloudHsmCli`]: the API, one method per CLI command.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use cryptoki_ops::module::Module;
 use cryptoki_ops::pin::PinSource;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use crate::classify::classify;
 use crate::error::{invalid, CloudHsmError};
 use crate::input::{check_password, check_username};
-use crate::redact::{first_line, redact, REDACTED};
-use crate::runner;
-use crate::types::{CliRole, HsmUser, KeyRef, MfaStrategy, UserRole};
-use crate::wire::{
-    from_data, message_text, parse_envelope, parse_flag, WireCreatedUser, WireKeyList, WireUserList,
-};
-use crate::{Result, DEFAULT_PROGRAM};
+use crate::redact::{Redactor, REDACTED};
+use crate::runner::{self, Limits, RunError};
+use crate::types::{CliRole, HsmUser, KeyRef};
+use crate::wire::{message_text, parse_envelope, read_created_user, read_shared_users, read_users};
+use crate::{Result, DEFAULT_OUTPUT_LIMIT, DEFAULT_PROGRAM, DEFAULT_TIMEOUT};
 
 /// AWS CloudHSM user management and key sharing, through `cloudhsm-cli` in single-command mode.
 ///
-/// Each method runs one CLI command with the standard input closed and the output captured; the
-/// credentials (`<user>:<password>`) are read from the [`PinSource`] at that moment and given to
-/// the CLI only in `CLOUDHSM_PIN`. `user list` needs no login and runs without credentials.
+/// Each method runs one CLI command with the standard input closed and the output captured, under
+/// a deadline ([`with_timeout`](Self::with_timeout), 30 s by default) and an output cap
+/// ([`with_output_limit`](Self::with_output_limit), 4 MiB); the credentials
+/// (`<user>:<password>`) are read from the [`PinSource`] at that moment and given to the CLI
+/// only in `CLOUDHSM_PIN`. `user list` needs no login and runs without credentials.
 ///
 /// ```no_run
 /// use cloudhsm_cli::{CliRole, CloudHsmCli, KeyRef};
@@ -48,6 +50,8 @@ pub struct CloudHsmCli {
     program: PathBuf,
     credentials: PinSource,
     role: CliRole,
+    timeout: Duration,
+    output_limit: usize,
 }
 
 /// One CLI command to run.
@@ -90,7 +94,35 @@ impl CloudHsmCli {
             program: program.into(),
             credentials,
             role,
+            timeout: DEFAULT_TIMEOUT,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
         }
+    }
+
+    /// The same CLI, each command stopped (killed) when it has not finished within `timeout`
+    /// ([`CloudHsmError::CliTimeout`]); the default is [`DEFAULT_TIMEOUT`], 30 s. The time counts
+    /// from the start of the process to its exit and the end of its output.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same CLI, each command stopped (killed) when it prints more than `limit` bytes on its
+    /// standard output or on its standard error ([`CloudHsmError::CliOutputTooLarge`]); the
+    /// default is [`DEFAULT_OUTPUT_LIMIT`], 4 MiB.
+    pub fn with_output_limit(mut self, limit: usize) -> Self {
+        self.output_limit = limit;
+        self
+    }
+
+    /// How long a command may run.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// How many bytes a command may print on each of its standard output and error.
+    pub fn output_limit(&self) -> usize {
+        self.output_limit
     }
 
     /// Path of the CLI executable.
@@ -114,31 +146,7 @@ impl CloudHsmCli {
             user: None,
             key: None,
         };
-        let (command, data) = self.run(&inv)?;
-        let data: WireUserList = from_data(&command, data)?;
-        data.users
-            .into_iter()
-            .map(|u| {
-                let locked = parse_flag(&u.locked).ok_or_else(|| CloudHsmError::BadResponse {
-                    command: command.clone(),
-                    reason: format!("user '{}' has locked = {}", u.username, u.locked),
-                })?;
-                Ok(HsmUser {
-                    role: UserRole::parse(&u.role),
-                    locked,
-                    mfa: u
-                        .mfa
-                        .into_iter()
-                        .map(|m| MfaStrategy {
-                            strategy: m.strategy,
-                            status: m.status,
-                        })
-                        .collect(),
-                    cluster_coverage: u.cluster_coverage,
-                    username: u.username,
-                })
-            })
-            .collect()
+        self.call(&inv, read_users)
     }
 
     /// Creates a crypto user (`user create --role crypto-user`); needs [`CliRole::Admin`].
@@ -168,23 +176,8 @@ impl CloudHsmCli {
             user: Some(&username),
             key: None,
         };
-        let (command, data) = self.run(&inv)?;
-        let created: WireCreatedUser = from_data(&command, data)?;
-        if created.username != username {
-            return Err(CloudHsmError::BadResponse {
-                command,
-                reason: format!(
-                    "it reports creating user '{}' instead of '{username}'",
-                    created.username
-                ),
-            });
-        }
-        Ok(HsmUser {
-            username: created.username,
-            role: UserRole::parse(&created.role),
-            locked: false,
-            mfa: Vec::new(),
-            cluster_coverage: None,
+        self.call(&inv, |command, data| {
+            read_created_user(command, data, &username)
         })
     }
 
@@ -218,31 +211,7 @@ impl CloudHsmCli {
             user: None,
             key: Some(key),
         };
-        let (command, data) = self.run(&inv)?;
-        let list: WireKeyList = from_data(&command, data)?;
-        let matched = list.matched_keys.len() as u64;
-        let total = list.total_key_count.unwrap_or(matched).max(matched);
-        let mut keys = list.matched_keys.into_iter();
-        let found = match (keys.next(), total) {
-            (Some(found), 1) => found,
-            (None, _) | (_, 0) => {
-                return Err(CloudHsmError::KeyNotFound {
-                    key: key.to_string(),
-                    message: "`key list` matched no key".to_string(),
-                })
-            }
-            (Some(_), _) => {
-                return Err(CloudHsmError::AmbiguousKey {
-                    key: key.to_string(),
-                    message: format!("`key list` matched {total} keys"),
-                })
-            }
-        };
-        let info = found.key_info.ok_or_else(|| CloudHsmError::BadResponse {
-            command: command.clone(),
-            reason: format!("key {} has no key-info", found.key_reference),
-        })?;
-        Ok(info.shared_users.into_iter().map(|u| u.username).collect())
+        self.call(&inv, |command, data| read_shared_users(command, data, key))
     }
 
     fn share_or_unshare(
@@ -271,7 +240,7 @@ impl CloudHsmCli {
         // Success is `{"error_code": 0, "data": {"message": "Key shared successfully"}}` (AWS docs
         // `cloudhsm_cli-key-share`; "Key unshared successfully", `cloudhsm_cli-key-unshare`);
         // error_code 0 is what counts, the wording is not checked.
-        self.run(&inv).map(|_| ())
+        self.call(&inv, |_, _| Ok(()))
     }
 
     fn require_role(&self, operation: &'static str, needed: CliRole) -> Result<()> {
@@ -304,28 +273,16 @@ impl CloudHsmCli {
         text
     }
 
-    /// Runs the command; on success returns its description and the answer's `data`.
-    fn run(&self, inv: &Invocation<'_>) -> Result<(String, Value)> {
-        let command = self.describe(inv);
+    /// Runs the command and reads its answer's `data` with `read`. Every error from running it
+    /// or reading its answer is redacted of the credentials and the command's own secret, in
+    /// every spelling (see `redact`).
+    fn call<T>(
+        &self,
+        inv: &Invocation<'_>,
+        read: impl FnOnce(&str, Value) -> Result<T>,
+    ) -> Result<T> {
         let pin = if inv.login {
-            let pin = self
-                .credentials
-                .resolve()
-                .map_err(CloudHsmError::Credentials)?;
-            match pin.expose_secret().split_once(':') {
-                Some((user, password)) if !user.is_empty() && !password.is_empty() => {}
-                _ => {
-                    return Err(invalid(
-                        "CloudHSM credentials",
-                        format!(
-                            "{} must give `<user>:<password>` (the user name, a colon, then the \
-                             password)",
-                            self.credentials
-                        ),
-                    ))
-                }
-            }
-            Some(pin)
+            Some(self.login_pin()?)
         } else {
             None
         };
@@ -340,42 +297,95 @@ impl CloudHsmCli {
         if let Some(secret) = inv.secret {
             secrets.push(secret.expose_secret());
         }
+        let redactor = Redactor::new(&secrets);
+        self.run(inv, pin.as_ref(), &redactor)
+            .and_then(|(command, data)| read(&command, data))
+            .map_err(|e| e.redacted(&redactor))
+    }
 
-        let login = pin.as_ref().map(|pin| (self.role, pin));
-        let output = runner::run(&self.program, &inv.args, login).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
+    /// The credentials, checked to be `<user>:<password>`.
+    fn login_pin(&self) -> Result<SecretString> {
+        let pin = self
+            .credentials
+            .resolve()
+            .map_err(CloudHsmError::Credentials)?;
+        match pin.expose_secret().split_once(':') {
+            Some((user, password)) if !user.is_empty() && !password.is_empty() => Ok(pin),
+            _ => Err(invalid(
+                "CloudHSM credentials",
+                format!(
+                    "{} must give `<user>:<password>` (the user name, a colon, then the \
+                     password)",
+                    self.credentials
+                ),
+            )),
+        }
+    }
+
+    /// Runs the command; on success returns its description and the answer's `data`.
+    fn run(
+        &self,
+        inv: &Invocation<'_>,
+        pin: Option<&SecretString>,
+        redactor: &Redactor,
+    ) -> Result<(String, Value)> {
+        let command = self.describe(inv);
+        let limits = Limits {
+            timeout: self.timeout,
+            output_limit: self.output_limit,
+        };
+        let login = pin.map(|pin| (self.role, pin));
+        let output = runner::run(&self.program, &inv.args, login, limits).map_err(|e| match e {
+            RunError::Spawn(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 CloudHsmError::CliNotFound {
                     program: self.program.clone(),
                 }
-            } else {
-                CloudHsmError::CliFailed {
-                    command: command.clone(),
-                    message: format!("cannot start it while {}: {e}", inv.operation),
-                }
             }
+            RunError::Spawn(e) => CloudHsmError::CliFailed {
+                command: command.clone(),
+                message: format!("cannot start it while {}: {e}", inv.operation),
+            },
+            RunError::Wait(e) => CloudHsmError::CliFailed {
+                command: command.clone(),
+                message: format!("lost track of it while {}: {e}", inv.operation),
+            },
+            RunError::TimedOut => CloudHsmError::CliTimeout {
+                command: command.clone(),
+                timeout: self.timeout,
+            },
+            RunError::OutputTooLarge { stream } => CloudHsmError::CliOutputTooLarge {
+                command: command.clone(),
+                stream,
+                limit: self.output_limit,
+            },
         })?;
 
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        // Copies that may hold an echoed secret: wiped when dropped.
+        let stdout = Zeroizing::new(String::from_utf8_lossy(&output.stdout).into_owned());
+        let stderr = Zeroizing::new(String::from_utf8_lossy(&output.stderr).into_owned());
+        let status = output.status;
+        let said = |text: &str| {
+            redactor
+                .first_line(text)
+                .map(|l| format!(": {l}"))
+                .unwrap_or_default()
+        };
         match parse_envelope(&stdout) {
             Ok(Some(envelope)) if envelope.error_code == 0 => {
-                if output.status.success() {
+                if status.success() {
                     Ok((command, envelope.data))
                 } else {
                     Err(CloudHsmError::CliFailed {
                         message: format!(
-                            "it reported success but exited with {}{}",
-                            output.status,
-                            first_line(&stderr, &secrets)
-                                .map(|l| format!(": {l}"))
-                                .unwrap_or_default()
+                            "it reported success but exited with {status}{}",
+                            said(&stderr)
                         ),
                         command,
                     })
                 }
             }
             Ok(Some(envelope)) => {
-                let message = redact(&message_text(&envelope.data), &secrets);
+                let message = redactor.message(&message_text(&envelope.data));
                 Err(classify(
                     self.role,
                     inv,
@@ -384,26 +394,27 @@ impl CloudHsmCli {
                     message,
                 ))
             }
-            Ok(None) | Err(_) if !output.status.success() => {
-                let said = first_line(&stderr, &secrets)
-                    .or_else(|| first_line(&stdout, &secrets))
-                    .map(|l| format!(": {l}"))
-                    .unwrap_or_default();
+            Ok(None) | Err(_) if !status.success() => {
+                let said = if stderr.trim().is_empty() {
+                    said(&stdout)
+                } else {
+                    said(&stderr)
+                };
                 Err(CloudHsmError::CliFailed {
                     command,
-                    message: format!("it exited with {}{said}", output.status),
+                    message: format!("it exited with {status}{said}"),
                 })
             }
             Ok(None) => Err(CloudHsmError::BadResponse {
                 command,
-                reason: match first_line(&stdout, &secrets) {
+                reason: match redactor.first_line(&stdout) {
                     Some(line) => format!("no JSON object in its output (it printed: {line})"),
                     None => "it printed nothing".to_string(),
                 },
             }),
             Err(reason) => Err(CloudHsmError::BadResponse {
                 command,
-                reason: redact(&reason, &secrets),
+                reason: redactor.redact(&reason),
             }),
         }
     }

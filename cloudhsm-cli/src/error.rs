@@ -1,7 +1,9 @@
 //! [`CloudHsmError`], the one error type of this crate, and its stable [`CloudHsmError::kind`].
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use crate::redact::Redactor;
 use crate::types::CliRole;
 
 /// Everything that can go wrong with the CloudHSM CLI.
@@ -150,6 +152,35 @@ pub enum CloudHsmError {
         message: String,
     },
 
+    /// The CLI did not finish in time; it was killed.
+    #[error(
+        "`{command}` did not finish within {timeout:?}; it was stopped. Check that this host \
+         reaches the CloudHSM cluster (`cloudhsm-cli` connects to it) and that the CLI does not \
+         wait for input, or allow more time (CloudHsmCli::with_timeout; tezos-hsm \
+         --cloudhsm-cli-timeout SECONDS)"
+    )]
+    CliTimeout {
+        /// The command (password arguments redacted).
+        command: String,
+        /// The time it was given.
+        timeout: Duration,
+    },
+
+    /// The CLI printed more than the cap on one stream; it was killed.
+    #[error(
+        "`{command}` printed more than {limit} bytes on its {stream}; it was stopped. The CLI's \
+         answers are far smaller: check that `{command}` is the AWS CloudHSM CLI, or raise the \
+         cap (CloudHsmCli::with_output_limit)"
+    )]
+    CliOutputTooLarge {
+        /// The command (password arguments redacted).
+        command: String,
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// The cap, in bytes.
+        limit: usize,
+    },
+
     /// The CLI answered something other than the JSON AWS documents.
     #[error(
         "`{command}` answered something other than the JSON cloudhsm-cli documents: {reason}; \
@@ -180,6 +211,8 @@ impl CloudHsmError {
     /// | `UserExists` | `user_exists` |
     /// | `KeyNotFound` | `key_not_found` |
     /// | `AmbiguousKey` | `duplicate_label` (as two PKCS#11 keys with one label) |
+    /// | `CliTimeout` | `cli_timeout` |
+    /// | `CliOutputTooLarge` | `cli_output_too_large` |
     /// | `CliFailed`, `BadResponse` | `cloudhsm_cli` |
     ///
     /// ```
@@ -200,7 +233,77 @@ impl CloudHsmError {
             Self::UserExists { .. } => "user_exists",
             Self::KeyNotFound { .. } => "key_not_found",
             Self::AmbiguousKey { .. } => "duplicate_label",
+            Self::CliTimeout { .. } => "cli_timeout",
+            Self::CliOutputTooLarge { .. } => "cli_output_too_large",
             Self::CliFailed { .. } | Self::BadResponse { .. } => "cloudhsm_cli",
+        }
+    }
+
+    /// The same error with every secret of `redactor` out of its text fields, and the text the
+    /// CLI gave shortened. Every error of a command goes through it, so no error built from the
+    /// CLI's output (its messages, its `data`, serde's messages about its `data`) can hold one.
+    pub(crate) fn redacted(self, redactor: &Redactor) -> Self {
+        let text = |s: String| redactor.redact(&s);
+        let said = |s: String| redactor.field(&s);
+        match self {
+            Self::NotLoggedIn { command, message } => Self::NotLoggedIn {
+                command: text(command),
+                message: said(message),
+            },
+            Self::AuthenticationFailed {
+                command,
+                role,
+                message,
+            } => Self::AuthenticationFailed {
+                command: text(command),
+                role,
+                message: said(message),
+            },
+            Self::UserNotFound { username, message } => Self::UserNotFound {
+                username: text(username),
+                message: said(message),
+            },
+            Self::UserExists { username, message } => Self::UserExists {
+                username: text(username),
+                message: said(message),
+            },
+            Self::KeyNotFound { key, message } => Self::KeyNotFound {
+                key: text(key),
+                message: said(message),
+            },
+            Self::AmbiguousKey { key, message } => Self::AmbiguousKey {
+                key: text(key),
+                message: said(message),
+            },
+            Self::CliFailed { command, message } => Self::CliFailed {
+                command: text(command),
+                message: said(message),
+            },
+            Self::BadResponse { command, reason } => Self::BadResponse {
+                command: text(command),
+                reason: said(reason),
+            },
+            Self::CliTimeout { command, timeout } => Self::CliTimeout {
+                command: text(command),
+                timeout,
+            },
+            Self::CliOutputTooLarge {
+                command,
+                stream,
+                limit,
+            } => Self::CliOutputTooLarge {
+                command: text(command),
+                stream,
+                limit,
+            },
+            Self::InvalidInput { what, reason } => Self::InvalidInput {
+                what,
+                reason: text(reason),
+            },
+            other @ (Self::NotSupportedByModule { .. }
+            | Self::CliNotFound { .. }
+            | Self::Credentials(_)
+            | Self::WrongRole { .. }) => other,
         }
     }
 }

@@ -31,6 +31,7 @@
 //! [`PinSource`]: cryptoki_ops::PinSource
 
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
 mod classify;
 pub mod client;
@@ -55,6 +56,15 @@ pub const PIN_ENV: &str = "CLOUDHSM_PIN";
 pub const MAX_USERNAME_LEN: usize = 31;
 /// Password lengths CloudHSM accepts (AWS docs `limits`).
 pub const PASSWORD_LEN: RangeInclusive<usize> = 8..=32;
+
+/// How long one CLI command may run, unless [`CloudHsmCli::with_timeout`] says otherwise: past
+/// it the CLI is killed and the call fails with [`CloudHsmError::CliTimeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many bytes the CLI may print on each of its standard output and error, unless
+/// [`CloudHsmCli::with_output_limit`] says otherwise (4 MiB; a `key list --verbose` of one key is
+/// about 2 KiB): past it the CLI is killed and the call fails with
+/// [`CloudHsmError::CliOutputTooLarge`].
+pub const DEFAULT_OUTPUT_LIMIT: usize = 4 << 20;
 
 /// Result alias of this crate.
 pub type Result<T, E = CloudHsmError> = std::result::Result<T, E>;

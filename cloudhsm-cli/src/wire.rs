@@ -1,10 +1,10 @@
-//! The CLI's JSON answers (serde types) and how they are read.
+//! The CLI's JSON answers (serde types) and how they are read into the API's types.
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::CloudHsmError;
-use crate::redact::truncate;
+use crate::types::{HsmUser, KeyRef, MfaStrategy, UserRole};
 use crate::Result;
 
 /// The answer envelope: `{"error_code": 0, "data": ...}` on success (every `cloudhsm_cli-*` page),
@@ -116,14 +116,14 @@ pub(crate) fn parse_envelope(stdout: &str) -> std::result::Result<Option<Envelop
     }
 }
 
-/// A failure's `data`: a message string as documented, else the JSON itself.
+/// A failure's `data`: a message string as documented, else the JSON itself. Not yet redacted
+/// nor shortened.
 pub(crate) fn message_text(data: &Value) -> String {
-    let text = match data {
+    match data {
         Value::String(s) => s.clone(),
         Value::Null => "no message".to_string(),
         other => other.to_string(),
-    };
-    truncate(text.trim())
+    }
 }
 
 /// `locked`: `"false"`/`"true"` as documented, or a JSON boolean.
@@ -135,6 +135,83 @@ pub(crate) fn parse_flag(value: &Value) -> Option<bool> {
         Value::Null => Some(false),
         _ => None,
     }
+}
+
+/// `user list`'s `data` as users.
+pub(crate) fn read_users(command: &str, data: Value) -> Result<Vec<HsmUser>> {
+    let data: WireUserList = from_data(command, data)?;
+    data.users
+        .into_iter()
+        .map(|u| {
+            let locked = parse_flag(&u.locked).ok_or_else(|| CloudHsmError::BadResponse {
+                command: command.to_string(),
+                reason: format!("user '{}' has locked = {}", u.username, u.locked),
+            })?;
+            Ok(HsmUser {
+                role: UserRole::parse(&u.role),
+                locked,
+                mfa: u
+                    .mfa
+                    .into_iter()
+                    .map(|m| MfaStrategy {
+                        strategy: m.strategy,
+                        status: m.status,
+                    })
+                    .collect(),
+                cluster_coverage: u.cluster_coverage,
+                username: u.username,
+            })
+        })
+        .collect()
+}
+
+/// `user create`'s `data`: the user `username`, just created.
+pub(crate) fn read_created_user(command: &str, data: Value, username: &str) -> Result<HsmUser> {
+    let created: WireCreatedUser = from_data(command, data)?;
+    if created.username != username {
+        return Err(CloudHsmError::BadResponse {
+            command: command.to_string(),
+            reason: format!(
+                "it reports creating user '{}' instead of '{username}'",
+                created.username
+            ),
+        });
+    }
+    Ok(HsmUser {
+        username: created.username,
+        role: UserRole::parse(&created.role),
+        locked: false,
+        mfa: Vec::new(),
+        cluster_coverage: None,
+    })
+}
+
+/// `key list --verbose`'s `data`: the users the one key matched is shared with.
+pub(crate) fn read_shared_users(command: &str, data: Value, key: &KeyRef) -> Result<Vec<String>> {
+    let list: WireKeyList = from_data(command, data)?;
+    let matched = list.matched_keys.len() as u64;
+    let total = list.total_key_count.unwrap_or(matched).max(matched);
+    let mut keys = list.matched_keys.into_iter();
+    let found = match (keys.next(), total) {
+        (Some(found), 1) => found,
+        (None, _) | (_, 0) => {
+            return Err(CloudHsmError::KeyNotFound {
+                key: key.to_string(),
+                message: "`key list` matched no key".to_string(),
+            })
+        }
+        (Some(_), _) => {
+            return Err(CloudHsmError::AmbiguousKey {
+                key: key.to_string(),
+                message: format!("`key list` matched {total} keys"),
+            })
+        }
+    };
+    let info = found.key_info.ok_or_else(|| CloudHsmError::BadResponse {
+        command: command.to_string(),
+        reason: format!("key {} has no key-info", found.key_reference),
+    })?;
+    Ok(info.shared_users.into_iter().map(|u| u.username).collect())
 }
 
 #[cfg(test)]

@@ -1,110 +1,17 @@
 //! CloudHSM user management and key sharing through `cloudhsm-cli`, against a stand-in executable
-//! (`cloudhsm-cli/fixtures/cloudhsm-cli-standin`) that answers with the JSON AWS documents and
-//! records the arguments and environment it was given. No HSM and no SoftHSM2 token are needed
+//! (`fixtures/cloudhsm-cli-standin`, driven by `common::StandIn`) that answers with the JSON AWS
+//! documents and records the arguments and environment it was given. No HSM and no SoftHSM2 token are needed
 //! (one test loads the SoftHSM2 module, without opening a session).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+mod common;
 
 use cloudhsm_cli::{CliRole, CloudHsmCli, CloudHsmError, HsmUser, KeyRef, UserRole};
+use common::{
+    pin_value, set_mode, spawn_lock, Record, StandIn, ADMIN_PIN, NEW_PASSWORD, OWNER_PIN,
+};
 use cryptoki_ops::secrecy::SecretString;
 use cryptoki_ops::{Module, ModuleSource, PinSource};
-
-/// `CLOUDHSM_PIN` of the key owner (a crypto user) in these tests.
-const OWNER_PIN: &str = "baker_owner:Owner-Passw0rd";
-/// `CLOUDHSM_PIN` of the admin in these tests.
-const ADMIN_PIN: &str = "admin:Admin-Passw0rd";
-/// Password given to a new crypto user.
-const NEW_PASSWORD: &str = "Standby-Passw0rd";
-
-const STANDIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cloudhsm-cli-standin");
-
-/// Tests write small scripts and run them. A script being written while another thread forks can
-/// make its execution fail with ETXTBSY ("text file busy"), so tests that write or spawn hold
-/// this lock.
-static SPAWN: Mutex<()> = Mutex::new(());
-
-fn spawn_lock() -> MutexGuard<'static, ()> {
-    SPAWN.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// What the stand-in recorded about one run.
-#[derive(Debug, PartialEq, Eq)]
-struct Record {
-    /// `CLOUDHSM_ROLE`, or `<unset>`.
-    role: String,
-    /// `expected`, `other` or `<unset>`: whether `CLOUDHSM_PIN` was the test PIN.
-    pin: String,
-    args: Vec<String>,
-}
-
-/// A stand-in CLI in a temporary directory, configured by environment variables set in a wrapper
-/// script (so tests never touch the test process's environment).
-struct StandIn {
-    dir: tempfile::TempDir,
-    program: PathBuf,
-}
-
-impl StandIn {
-    fn new(expected_pin: &str, env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let program = dir.path().join("cloudhsm-cli");
-        let record = dir.path().join("record");
-        let mut script = format!(
-            "#!/bin/sh\nSTANDIN_RECORD='{}'\nSTANDIN_EXPECTED_PIN='{expected_pin}'\nexport STANDIN_RECORD STANDIN_EXPECTED_PIN\n",
-            record.display()
-        );
-        for (name, value) in env {
-            script.push_str(&format!("{name}='{value}'\nexport {name}\n"));
-        }
-        script.push_str(&format!("exec sh '{STANDIN}' \"$@\"\n"));
-        std::fs::write(&program, script).unwrap();
-        set_mode(&program, 0o755);
-        Self { dir, program }
-    }
-
-    fn cli(&self, pin: &str, role: CliRole) -> CloudHsmCli {
-        CloudHsmCli::with_program(&self.program, pin_value(pin), role)
-    }
-
-    fn owner(&self) -> CloudHsmCli {
-        self.cli(OWNER_PIN, CliRole::CryptoUser)
-    }
-
-    fn admin(&self) -> CloudHsmCli {
-        self.cli(ADMIN_PIN, CliRole::Admin)
-    }
-
-    /// What the last run recorded; `None` if the CLI never ran.
-    fn record(&self) -> Option<Record> {
-        let text = std::fs::read_to_string(self.dir.path().join("record")).ok()?;
-        let mut record = Record {
-            role: String::new(),
-            pin: String::new(),
-            args: Vec::new(),
-        };
-        for line in text.lines() {
-            let (key, value) = line.split_once('=').unwrap();
-            match key {
-                "role" => record.role = value.to_string(),
-                "pin" => record.pin = value.to_string(),
-                "arg" => record.args.push(value.to_string()),
-                other => panic!("unexpected record line {other}"),
-            }
-        }
-        Some(record)
-    }
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn pin_value(pin: &str) -> PinSource {
-    PinSource::Value(SecretString::from(pin))
-}
 
 fn args(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_string()).collect()
@@ -122,18 +29,9 @@ fn baker() -> KeyRef {
     KeyRef::Label("baker".into())
 }
 
-/// Neither the error's message nor its `Debug` form holds a secret.
+/// Neither the error's message nor its `Debug` form holds a test secret.
 fn assert_no_secrets(err: &CloudHsmError) {
-    let text = format!("{err} / {err:?}");
-    for secret in [
-        OWNER_PIN,
-        ADMIN_PIN,
-        NEW_PASSWORD,
-        "Owner-Passw0rd",
-        "Admin-Passw0rd",
-    ] {
-        assert!(!text.contains(secret), "secret {secret:?} in error: {text}");
-    }
+    common::assert_no_secrets(err, &[]);
 }
 
 // --- user list -----------------------------------------------------------------------------
