@@ -58,6 +58,10 @@ struct Cli {
     /// Path of AWS's cloudhsm-cli, for `user` and `key share` (default /opt/cloudhsm/bin/cloudhsm-cli).
     #[arg(long, global = true)]
     cloudhsm_cli: Option<PathBuf>,
+    /// Seconds a cloudhsm-cli command may run before it is stopped (default 30).
+    #[arg(long, env = "TEZOS_HSM_CLOUDHSM_CLI_TIMEOUT", global = true, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    cloudhsm_cli_timeout: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -447,6 +451,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             .clone()
             .unwrap_or_else(|| PinSource::Env("TEZOS_HSM_PIN".into())),
         program: cli.cloudhsm_cli.as_ref(),
+        timeout: cli.cloudhsm_cli_timeout.map(std::time::Duration::from_secs),
         json: cli.json,
     };
     match &cli.command {

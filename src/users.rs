@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use cloudhsm_cli::{CliRole, CloudHsmCli, CloudHsmError, KeyRef};
 use cryptoki_ops::{Module, ModuleSource, PinSource};
@@ -19,6 +20,8 @@ pub struct Users<'a> {
     pub credentials: PinSource,
     /// `--cloudhsm-cli`, for a CLI installed elsewhere.
     pub program: Option<&'a PathBuf>,
+    /// `--cloudhsm-cli-timeout`, else the crate's default (30 s).
+    pub timeout: Option<Duration>,
     /// `--json`.
     pub json: bool,
 }
@@ -49,8 +52,12 @@ impl Users<'_> {
         })?;
         let module = Module::load(&ModuleSource::Path(path.clone()))?;
         let cli = CloudHsmCli::for_module(&module, self.credentials.clone(), role)?;
-        Ok(match self.program {
+        let cli = match self.program {
             Some(program) => CloudHsmCli::with_program(program, self.credentials.clone(), role),
+            None => cli,
+        };
+        Ok(match self.timeout {
+            Some(timeout) => cli.with_timeout(timeout),
             None => cli,
         })
     }
