@@ -471,3 +471,107 @@ fn a_planted_pin_symlink_is_refused_not_followed() {
     assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
     assert!(token_dirs(home.path()).is_empty());
 }
+
+/// The offset of the user-PIN record in a SoftHSM2 `token.object` (attribute
+/// `CKA_VENDOR_DEFINED + 0x5348 + 5`, a byte string): cutting the file there gives the token of
+/// a creation killed before `C_InitPIN`.
+fn user_pin_record(token_object: &[u8]) -> usize {
+    let marker = [0, 0, 0, 0, 0x80, 0, 0x53, 0x4d, 0, 0, 0, 0, 0, 0, 0, 3];
+    token_object
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("a user PIN record")
+}
+
+/// Moves the PIN files of `tezos-hsm` back into a staging directory, as a creation killed
+/// before it published them leaves them.
+fn unpublish(home: &Path) {
+    let staging = home.join("new-token/tezos-hsm");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("before"), "end\n").unwrap();
+    for role in ["so", "user"] {
+        std::fs::rename(
+            home.join(format!("pins/tezos-hsm.{role}-pin")),
+            staging.join(format!("{role}-pin")),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn an_interrupted_first_creation_is_finished_or_undone() {
+    // Killed after the token was complete, before its PINs were published: finished.
+    let store = Store::new();
+    let pins = store.pins.clone();
+    unpublish(store.path());
+    let run = store.home.run(&["key", "show", "baker", "--json"]);
+    assert!(run.success(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("finished creating token 'tezos-hsm'"),
+        "{}",
+        run.stderr
+    );
+    assert!(!store.path().join("new-token/tezos-hsm").exists());
+    assert_eq!(pin_files(store.path()), pins);
+    assert!(!store.assert_intact("published"));
+
+    // Killed between C_InitToken and C_InitPIN: the token without a user PIN is removed and
+    // made again.
+    let home = CliHome::new();
+    home.json(&["key", "list"]);
+    let old_pins = pin_files(home.path());
+    let old_tokens = token_dirs(home.path());
+    let object = home
+        .path()
+        .join("tokens")
+        .join(&old_tokens[0])
+        .join("token.object");
+    let bytes = std::fs::read(&object).unwrap();
+    std::fs::write(&object, &bytes[..user_pin_record(&bytes)]).unwrap();
+    std::fs::remove_dir_all(home.path().join("last-good")).unwrap();
+    unpublish(home.path());
+    let run = home.run(&[
+        "key", "generate", "--curve", "p256", "--label", "k", "--json",
+    ]);
+    assert!(run.success(), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("removed the unfinished token 'tezos-hsm'"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("created the development token"),
+        "{}",
+        run.stderr
+    );
+    let tokens = token_dirs(home.path());
+    assert_eq!(tokens.len(), 1);
+    assert_ne!(tokens, old_tokens);
+    let new_pins = pin_files(home.path());
+    assert_eq!(new_pins.len(), 2);
+    assert_ne!(new_pins, old_pins);
+    assert!(home.run(&["key", "show", "k"]).success());
+}
+
+#[test]
+fn a_token_whose_user_pin_was_lost_is_restored_or_refused() {
+    let store = Store::new();
+    let live = store.token_object();
+    let good = std::fs::read(&live).unwrap();
+    let cut = &good[..user_pin_record(&good)];
+    // Cut right before its user PIN record: the copy has it, so the copy is put back.
+    std::fs::write(&live, cut).unwrap();
+    let run = store.home.run(&["key", "list", "--json"]);
+    assert!(run.success(), "{}", run.stderr);
+    assert!(run.stderr.contains("restored"), "{}", run.stderr);
+    assert!(!store.assert_intact("user PIN restored"));
+    // Without a copy (a store of an older version): an error, never a new token.
+    std::fs::remove_dir_all(store.path().join("last-good")).unwrap();
+    std::fs::write(&live, cut).unwrap();
+    let (kind, message) = store.home.error(&["key", "list"]);
+    assert_eq!(kind, "store_damaged", "{message}");
+    assert!(message.contains("user PIN was never set"), "{message}");
+    assert_eq!(token_dirs(store.path()), store.tokens);
+    assert!(pin_files(store.path()) == store.pins);
+}
