@@ -4,10 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use cryptoki::session::UserType;
+use secrecy::SecretString;
 
 use crate::config::{HsmConfig, Role};
-use crate::error::Result;
-use crate::module::Module;
+use crate::error::{Error, Result, RvError};
+use crate::module::{Module, TokenSummary};
 use crate::pool::{ck, Retry, SessionPool, TokenContext};
 use crate::token::TokenReport;
 
@@ -40,16 +41,49 @@ impl fmt::Debug for Hsm {
 
 impl Hsm {
     /// Loads the module, selects the token, reads the PIN and logs in (checking the PIN now).
+    ///
+    /// On SoftHSM2, the answers it gives while another process rewrites the token's files (the
+    /// token missing, `CKR_PIN_INCORRECT`, `CKR_USER_PIN_NOT_INITIALIZED`, `CKR_GENERAL_ERROR`
+    /// from `C_Login`) are retried a bounded number of times with a short back-off, the module
+    /// re-reading its token directory in between, before they are returned. SoftHSM2 never
+    /// locks a PIN, so retrying a wrong one costs only the delay; other modules (CloudHSM locks
+    /// users after failed logins) get no login retry.
     pub fn open(config: &HsmConfig) -> Result<Self> {
         let module = Module::load(&config.module)?;
-        let token = config.token.select(&module)?;
+        // The token first, so a wrong token is reported as such before the PIN is looked for.
+        let mut selected = Some(config.token.select(&module)?);
         let pin = config.pin.resolve()?;
+        let mut attempt = 0;
+        loop {
+            let token = match selected.take() {
+                Some(token) => token,
+                None => config.token.select(&module)?,
+            };
+            match Self::open_with(&module, config, token, &pin) {
+                Err(e)
+                    if module.is_softhsm()
+                        && transient_login_error(&e)
+                        && crate::module::transient_backoff(&mut attempt) =>
+                {
+                    module.reload_if_idle();
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn open_with(
+        module: &Module,
+        config: &HsmConfig,
+        token: TokenSummary,
+        pin: &SecretString,
+    ) -> Result<Self> {
         let context = TokenContext {
-            module,
+            module: module.clone(),
             slot: std::sync::Mutex::new(token.slot),
             serial: token.serial,
             label: token.label,
-            pin,
+            pin: pin.clone(),
             user_type: match config.role {
                 Role::User => UserType::User,
                 Role::SecurityOfficer => UserType::So,
@@ -138,5 +172,22 @@ impl Hsm {
         self.inner.run(Retry::Never, None, |s| {
             op(&s.session).map_err(ck("PKCS#11 call"))
         })
+    }
+}
+
+/// Whether a failed login may be SoftHSM2 reading a token file another process is rewriting.
+fn transient_login_error(error: &Error) -> bool {
+    match error {
+        Error::PinIncorrect { .. } => true,
+        Error::Pkcs11 { function, rv, .. } => {
+            function == "C_Login"
+                && matches!(
+                    rv,
+                    RvError::UserPinNotInitialized
+                        | RvError::GeneralError
+                        | RvError::TokenNotPresent
+                )
+        }
+        _ => false,
     }
 }

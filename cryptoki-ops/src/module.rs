@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::Error as CkError;
@@ -70,6 +72,54 @@ pub fn softhsm2_store(dir: &Path) -> std::io::Result<PathBuf> {
         std::fs::rename(&temp, &conf)?;
     }
     Ok(conf)
+}
+
+/// Back-off for the transient answers SoftHSM2 gives while another process rewrites its token
+/// files (several processes on one token directory): its file backend rewrites `token.object`
+/// in place on every `C_Login`, and a process reading it at that moment gets
+/// `CKR_GENERAL_ERROR` from `C_GetSlotList`, sees the token missing, or has its PIN refused.
+/// Under a steady stream of logins from other processes the file is being rewritten a good part
+/// of the time, so the retries are many but short: 5, 10, 20, 40 ms, then 100 ms (each with up
+/// to 50% random jitter, so processes do not retry in step), 20 attempts and under 2.5 s in all.
+pub(crate) const TRANSIENT_ATTEMPTS: usize = 20;
+
+/// The delay before transient retry number `attempt` (from 0), without its jitter.
+fn transient_delay(attempt: usize) -> Duration {
+    Duration::from_millis(match attempt {
+        0 => 5,
+        1 => 10,
+        2 => 20,
+        3 => 40,
+        _ => 100,
+    })
+}
+
+/// Sleeps before the next transient retry and returns true, or returns false when the
+/// [`TRANSIENT_ATTEMPTS`] are used up.
+pub(crate) fn transient_backoff(attempt: &mut usize) -> bool {
+    if *attempt >= TRANSIENT_ATTEMPTS {
+        return false;
+    }
+    let base = transient_delay(*attempt);
+    // Jitter from the clock's nanoseconds: no need for a random number generator here.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    std::thread::sleep(base + base * (nanos % 50) / 100);
+    *attempt += 1;
+    true
+}
+
+/// Whether a return value may be one of SoftHSM2's transient multi-process answers (see
+/// [`TRANSIENT_BACKOFF`]) when it comes from a call that only reads the slot and token lists.
+fn transient_listing_error(rv: RvError) -> bool {
+    matches!(
+        rv,
+        RvError::GeneralError
+            | RvError::SlotIdInvalid
+            | RvError::TokenNotPresent
+            | RvError::TokenNotRecognized
+    )
 }
 
 /// Where to find the module.
@@ -138,6 +188,11 @@ struct ModuleInner {
     /// crashes when sessions are opened or closed while other threads do the same (SoftHSMv2
     /// #688, #573); these calls are rare, so serialising them costs nothing on the signing path.
     lifecycle: Mutex<()>,
+    /// Whether this is SoftHSM2 (by `C_GetInfo`'s manufacturer), whose token files other
+    /// processes rewrite under it.
+    softhsm: bool,
+    /// Session pools of this crate open on the module: it is reloaded only when there are none.
+    pools: AtomicUsize,
 }
 
 impl fmt::Debug for Module {
@@ -182,11 +237,16 @@ impl Module {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
             Err(e) => return Err(load_err(format!("C_Initialize failed: {e}"))),
         }
+        let softhsm = pkcs11
+            .get_library_info()
+            .is_ok_and(|info| info.manufacturer_id().starts_with("SoftHSM"));
         let module = Self {
             inner: Arc::new(ModuleInner {
                 path,
                 pkcs11,
                 lifecycle: Mutex::new(()),
+                softhsm,
+                pools: AtomicUsize::new(0),
             }),
         };
         modules.insert(key, module.clone());
@@ -212,6 +272,43 @@ impl Module {
             .is_some_and(|n| n.contains("cloudhsm"))
     }
 
+    /// Whether this is SoftHSM2.
+    pub fn is_softhsm(&self) -> bool {
+        self.inner.softhsm
+    }
+
+    /// Counts a session pool of this crate as using the module (see [`Self::reload_if_idle`]).
+    pub(crate) fn pool_opened(&self) {
+        self.inner.pools.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The pool counted by [`Self::pool_opened`] is gone.
+    pub(crate) fn pool_closed(&self) {
+        self.inner.pools.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// SoftHSM2 reads its token directory once, in `C_Initialize`: a token whose files another
+    /// process was rewriting at that moment stays missing (or without its PIN) for the whole
+    /// process. This re-initialises the module (`C_Finalize`, `C_Initialize`) so it reads them
+    /// again, but only for SoftHSM2 and only while no session pool of this crate is open on it
+    /// (finalising closes every session). Returns whether it did.
+    pub(crate) fn reload_if_idle(&self) -> bool {
+        if !self.inner.softhsm {
+            return false;
+        }
+        let _guard = self.lifecycle_lock();
+        if self.inner.pools.load(Ordering::Acquire) != 0 {
+            return false;
+        }
+        let _ = self.inner.pkcs11.clone().finalize();
+        matches!(
+            self.inner
+                .pkcs11
+                .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)),
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _))
+        )
+    }
+
     pub(crate) fn lifecycle_lock(&self) -> MutexGuard<'_, ()> {
         self.inner
             .lifecycle
@@ -220,19 +317,39 @@ impl Module {
     }
 
     /// The initialised tokens of the module, in slot order.
+    ///
+    /// On SoftHSM2, the transient answers it gives while another process rewrites the token
+    /// files (`CKR_GENERAL_ERROR`, a slot or token that vanished between two calls) are retried
+    /// a bounded number of times with a short back-off before they are returned.
     pub fn tokens(&self) -> Result<Vec<TokenSummary>> {
+        let mut attempt = 0;
+        loop {
+            match self.tokens_once() {
+                Err((_, CkError::Pkcs11(rv, _)))
+                    if self.inner.softhsm
+                        && transient_listing_error(rv)
+                        && transient_backoff(&mut attempt) =>
+                {
+                    self.reload_if_idle();
+                }
+                result => return result.map_err(|(function, e)| self.error(function, e)),
+            }
+        }
+    }
+
+    fn tokens_once(&self) -> std::result::Result<Vec<TokenSummary>, (&'static str, CkError)> {
         let slots = self
             .inner
             .pkcs11
             .get_slots_with_initialized_token()
-            .map_err(|e| self.error("C_GetSlotList", e))?;
+            .map_err(|e| ("C_GetSlotList", e))?;
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {
             let info = self
                 .inner
                 .pkcs11
                 .get_token_info(slot)
-                .map_err(|e| self.error("C_GetTokenInfo", e))?;
+                .map_err(|e| ("C_GetTokenInfo", e))?;
             out.push(TokenSummary {
                 slot_id: slot.id(),
                 label: info.label().trim_end().to_string(),

@@ -211,6 +211,7 @@ impl SessionPool {
         max_sessions: usize,
         checkout_timeout: Duration,
     ) -> Result<Self> {
+        token.module.pool_opened();
         let pool = Self {
             token,
             max_sessions: max_sessions.max(1),
@@ -466,6 +467,7 @@ impl Drop for SessionPool {
         let idle = std::mem::take(&mut self.lock().idle);
         let _lifecycle = self.token.module.lifecycle_lock();
         drop(idle);
+        self.token.module.pool_closed();
     }
 }
 

@@ -65,15 +65,25 @@ impl fmt::Display for TokenSelector {
 
 impl TokenSelector {
     /// Finds the token this selector names among the module's initialised tokens.
+    ///
+    /// On SoftHSM2, a token that is not there is looked for again a bounded number of times
+    /// with a short back-off before [`Error::TokenNotFound`]: SoftHSM2 shows no token while
+    /// another process rewrites the token's files (and, when it read its directory at that
+    /// moment, until the module is initialised again, which this does when no session pool of
+    /// this crate is open on it).
     pub fn select(&self, module: &Module) -> Result<TokenSummary> {
-        let tokens = module.tokens()?;
-        let found = tokens.iter().find(|t| match self {
-            Self::First => true,
-            Self::Label(l) => &t.label == l,
-            Self::Serial(s) => &t.serial == s,
-            Self::SlotId(i) => t.slot_id == *i,
-        });
-        found.cloned().ok_or_else(|| Error::TokenNotFound {
+        let mut attempt = 0;
+        let tokens = loop {
+            let tokens = module.tokens()?;
+            if let Some(found) = tokens.iter().find(|t| self.matches(t)) {
+                return Ok(found.clone());
+            }
+            if !module.is_softhsm() || !crate::module::transient_backoff(&mut attempt) {
+                break tokens;
+            }
+            module.reload_if_idle();
+        };
+        Err(Error::TokenNotFound {
             wanted: self.to_string(),
             module: module.path().to_path_buf(),
             available: if tokens.is_empty() {
@@ -86,6 +96,15 @@ impl TokenSelector {
                     .join(", ")
             },
         })
+    }
+
+    fn matches(&self, token: &TokenSummary) -> bool {
+        match self {
+            Self::First => true,
+            Self::Label(l) => &token.label == l,
+            Self::Serial(s) => &token.serial == s,
+            Self::SlotId(i) => token.slot_id == *i,
+        }
     }
 }
 
