@@ -14,6 +14,9 @@ pub const PIN_ENV: &str = "PKCS11_PIN";
 /// Environment variable naming where the PIN comes from (`env:VAR`, `file:PATH`, `cmd:COMMAND`);
 /// overrides [`PIN_ENV`].
 pub const PIN_SOURCE_ENV: &str = "PKCS11_PIN_SOURCE";
+/// Environment variable setting how long a `cmd:` PIN source may run, in whole seconds
+/// (default 30).
+pub const PIN_TIMEOUT_ENV: &str = "PKCS11_PIN_TIMEOUT";
 
 /// Who logs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +55,10 @@ pub struct HsmConfig {
     /// How long a caller waits for a free session before [`crate::Error::PoolExhausted`].
     /// Default 10 s.
     pub checkout_timeout: Duration,
+    /// How long a `cmd:` PIN source may run before it is killed with everything it started.
+    /// Default 30 s ([`crate::pin::DEFAULT_PIN_COMMAND_TIMEOUT`]); from the environment,
+    /// [`PIN_TIMEOUT_ENV`].
+    pub pin_timeout: Duration,
 }
 
 impl HsmConfig {
@@ -64,11 +71,13 @@ impl HsmConfig {
             role: Role::User,
             max_sessions: 4,
             checkout_timeout: Duration::from_secs(10),
+            pin_timeout: crate::pin::DEFAULT_PIN_COMMAND_TIMEOUT,
         }
     }
 
     /// From the environment: `PKCS11_MODULE` (else the usual paths), `PKCS11_TOKEN` (else the
-    /// first token), and the PIN from `PKCS11_PIN_SOURCE` if set, else from `PKCS11_PIN`.
+    /// first token), the PIN from `PKCS11_PIN_SOURCE` if set, else from `PKCS11_PIN`, and the
+    /// `cmd:` PIN timeout from `PKCS11_PIN_TIMEOUT` (seconds).
     ///
     /// ```
     /// let config = cryptoki_ops::HsmConfig::from_env()?;
@@ -102,6 +111,20 @@ impl HsmConfig {
             None => PinSource::Env(PIN_ENV.to_string()),
         };
         let mut config = Self::new(token, pin);
+        if let Some(seconds) = lookup(PIN_TIMEOUT_ENV) {
+            config.pin_timeout = seconds
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs)
+                .ok_or_else(|| crate::Error::InvalidInput {
+                    what: "PIN timeout",
+                    reason: format!(
+                        "{PIN_TIMEOUT_ENV} must be a whole number of seconds above 0, e.g. 30"
+                    ),
+                })?;
+        }
         if let Some(path) = lookup(MODULE_ENV).filter(|p| !p.is_empty()) {
             config.module = ModuleSource::Path(path.into());
         }
@@ -170,6 +193,12 @@ impl HsmConfig {
     /// Sets the pool size.
     pub fn with_max_sessions(mut self, max_sessions: usize) -> Self {
         self.max_sessions = max_sessions;
+        self
+    }
+
+    /// Sets how long a `cmd:` PIN source may run before it is killed.
+    pub fn with_pin_timeout(mut self, timeout: Duration) -> Self {
+        self.pin_timeout = timeout;
         self
     }
 

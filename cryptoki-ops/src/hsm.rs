@@ -52,7 +52,7 @@ impl Hsm {
         let module = Module::load(&config.module)?;
         // The token first, so a wrong token is reported as such before the PIN is looked for.
         let mut selected = Some(config.token.select(&module)?);
-        let pin = config.pin.resolve()?;
+        let pin = config.pin.resolve_within(config.pin_timeout)?;
         let mut attempt = 0;
         loop {
             let token = match selected.take() {
