@@ -4,5 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh --with-opensc --with-interop
+# The CloudHSM-profile PKCS#11 module (cloudhsm-profile/) is a cdylib that tests/cloudhsm_profile.rs
+# loads from target/debug; build it first so a filtered run finds it too.
+cargo build -p cloudhsm-profile
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc

@@ -149,12 +149,15 @@ impl Hsm {
         })
     }
 
-    /// Whether the token lists the mechanism.
+    /// Whether the token has the mechanism. Asked with `C_GetMechanismInfo`, not looked up in
+    /// `C_GetMechanismList`: cryptoki 0.12 drops the vendor-defined mechanisms from that list,
+    /// and CloudHSM's AES key wraps are vendor-defined (AWS CloudHSM user guide, "Supported
+    /// mechanisms", pkcs11-mechanisms).
     pub(crate) fn supports(&self, mechanism: cryptoki::mechanism::MechanismType) -> bool {
         self.module()
             .pkcs11()
-            .get_mechanism_list(self.inner.slot())
-            .is_ok_and(|list| list.contains(&mechanism))
+            .get_mechanism_info(self.inner.slot(), mechanism)
+            .is_ok()
     }
 
     /// Runs a raw `cryptoki` operation on a pooled, logged-in session, for what this crate does

@@ -11,12 +11,14 @@
 //!   gone (`CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`, `CKR_DEVICE_REMOVED`,
 //!   `CKR_TOKEN_NOT_PRESENT`), that session is discarded, every idle session is probed with
 //!   `C_GetSessionInfo` and the dead ones discarded too, and an idempotent operation is retried
-//!   once on a session that works. Dead sessions are *forgotten*, not closed: their handle may
+//!   on a session that works (up to three times: under load, another session may die during the
+//!   retry). Dead sessions are *forgotten*, not closed: their handle may
 //!   already have been reused for a new session, which `C_CloseSession` would then close.
 //! - **A lost login is repaired**: PKCS#11 login state is per application, so a `C_Logout` on
 //!   any session (or a CloudHSM reconnection) logs every session out. A logged-out session makes
 //!   cached key handles invalid (`CKR_KEY_HANDLE_INVALID`) and searches blind (the key looks
-//!   missing); both are recognised, the pool logs in again and repeats the operation. A stale
+//!   missing); both are recognised, the pool logs in again, drops every session's cached handles
+//!   and repeats the operation. A stale
 //!   handle, a lost login and a dead session each have their own small retry budget in one
 //!   request, so meeting one does not use up the retry of another.
 //! - **Busy HSMs get a bounded back-off**: CloudHSM answers `CKR_FUNCTION_FAILED` or
@@ -59,8 +61,10 @@ struct RetryBudget {
 }
 
 impl RetryBudget {
-    /// Dead sessions: one replacement (a second dead one means the token is really gone).
-    const SESSION: usize = 1;
+    /// Dead sessions: three replacements. Sessions die one by one (each probe-passing idle one
+    /// may still die on its next call), so one replacement is not enough under load; a token
+    /// that is really gone fails sooner, when no new session opens.
+    const SESSION: usize = 3;
     /// Lost logins: two (one before and one after a stale handle is dropped).
     const LOGIN: usize = 2;
     /// Stale key handles: one fresh lookup.
@@ -384,6 +388,8 @@ impl SessionPool {
                 Diagnosis::NotLoggedIn => {
                     // Someone logged the application out (or closed every session): log in
                     // again. Nothing was done, so even a non-idempotent operation may rerun.
+                    // Every session's cached handles went with the login.
+                    self.invalidate_handles();
                     self.login(&guard.session_mut().session)
                         .map_err(|f| self.to_error(f, key))?;
                     if !budget.take(Diagnosis::NotLoggedIn) {
@@ -397,6 +403,9 @@ impl SessionPool {
                     // (private objects vanish from a logged-out session): repair the login now,
                     // so the new lookup sees the key again.
                     if !Self::logged_in(&pooled.session) {
+                        // Every session's cached handles are stale then, not only this one's:
+                        // the retry may check out another session.
+                        self.invalidate_handles();
                         self.login(&pooled.session)
                             .map_err(|f| self.to_error(f, key))?;
                     }
@@ -563,7 +572,9 @@ mod tests {
         assert!(budget.take(Diagnosis::NotLoggedIn));
         assert!(budget.take(Diagnosis::NotLoggedIn));
         assert!(!budget.take(Diagnosis::NotLoggedIn));
-        assert!(budget.take(Diagnosis::SessionBroken));
+        for _ in 0..RetryBudget::SESSION {
+            assert!(budget.take(Diagnosis::SessionBroken));
+        }
         assert!(!budget.take(Diagnosis::SessionBroken));
         assert!(!budget.take(Diagnosis::Other));
         for _ in BUSY_BACKOFF {

@@ -1,0 +1,279 @@
+//! The library against the CloudHSM profile (`cloudhsm-profile/`): SoftHSM2 behind the
+//! documented rules of AWS CloudHSM SDK 5, with deterministic fault injection.
+//!
+//! Each test runs in its own process (the `softhsm_test!` harness): the token is initialised on
+//! SoftHSM2 directly (CloudHSM tokens come initialised), then the test opens it through the
+//! profile, which shares SoftHSM2's state in the process. Faults are set in the environment
+//! before the profile is loaded.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cryptoki::error::RvError;
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType};
+use cryptoki_ops::secrecy::SecretString;
+use cryptoki_ops::{
+    Curve, EcKeySpec, Error, Hsm, HsmConfig, KeySelector, ModuleSource, PinSource, Role,
+};
+
+/// The profile module, built by `cargo build -p cloudhsm-profile` next to the test binaries.
+fn profile_module() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps/.. = target/<profile>
+    let path = dir.join("libcloudhsm_profile.so");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `cargo build -p cloudhsm-profile` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// The test token through the profile, with the fault variables `faults` set for this process.
+fn through_profile(token: &common::TestToken, faults: &[(&str, &str)]) -> HsmConfig {
+    std::env::set_var("CLOUDHSM_PROFILE_SOFTHSM2", &token.module);
+    for (name, value) in faults {
+        std::env::set_var(name, value);
+    }
+    token
+        .config()
+        .with_module(ModuleSource::Path(profile_module()))
+}
+
+fn rv_of(result: Result<impl std::fmt::Debug, cryptoki::error::Error>) -> RvError {
+    match result {
+        Err(cryptoki::error::Error::Pkcs11(rv, _)) => rv,
+        other => panic!("expected a PKCS#11 error, got {other:?}"),
+    }
+}
+
+softhsm_test!(fn the_documented_cloudhsm_rules_are_enforced(token) {
+    let config = through_profile(token, &[]);
+    let hsm = Hsm::open(&config).unwrap();
+    assert!(hsm.module().is_cloudhsm(), "the profile's file name marks it as CloudHSM");
+
+    // No CKU_SO login ("PKCS #11 library PIN": crypto users only).
+    let mut so = config.clone().with_role(Role::SecurityOfficer);
+    so.pin = PinSource::Value(SecretString::from(common::SO_PIN));
+    let err = Hsm::open(&so).unwrap_err();
+    assert!(matches!(err, Error::Pkcs11 { rv: RvError::UserTypeInvalid, .. }), "{err}");
+
+    // No read-only session ("Known issues for the PKCS #11 library").
+    let pkcs11 = hsm.module().pkcs11();
+    let slot = pkcs11.get_slots_with_token().unwrap()[0];
+    assert_eq!(rv_of(pkcs11.open_ro_session(slot)), RvError::FunctionFailed);
+
+    let oid = Curve::P256.ec_params().to_vec();
+    hsm.with_session(|s| {
+        // CKA_PRIVATE=false on an EC public key is refused ("PKCS #11 attributes", footnote 1).
+        let public = [Attribute::Token(true), Attribute::Private(false), Attribute::EcParams(oid.clone())];
+        let private = [Attribute::Token(true), Attribute::Sign(true)];
+        assert_eq!(rv_of(s.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)), RvError::AttributeValueInvalid);
+        // CKA_TRUSTED is not settable through PKCS#11 ("Modify attributes").
+        let aes = |extra: Option<Attribute>| {
+            let mut t = vec![Attribute::Token(true), Attribute::ValueLen(32.into()), Attribute::Label(b"aes".to_vec())];
+            t.extend(extra);
+            s.generate_key(&Mechanism::AesKeyGen, &t)
+        };
+        assert_eq!(rv_of(aes(Some(Attribute::Trusted(true)))), RvError::AttributeReadOnly);
+        // CKA_EXTRACTABLE is true when the template leaves it out (SoftHSM2's default is false).
+        let key = aes(None)?;
+        assert_eq!(s.get_attributes(key, &[AttributeType::Extractable])?, [Attribute::Extractable(true)]);
+        assert_eq!(rv_of(s.update_attributes(key, &[Attribute::Trusted(true)])), RvError::AttributeReadOnly);
+        s.destroy_object(key)
+    })
+    .unwrap();
+
+    // Only the vendor AES key wraps, and no EdDSA ("Supported mechanisms"). cryptoki drops
+    // vendor-defined values from C_GetMechanismList, so they are asked for one by one.
+    let listed = pkcs11.get_mechanism_list(slot).unwrap();
+    let vendor = |v| MechanismType::new_vendor_defined(v).unwrap();
+    for present in [vendor(0x8000_216F), vendor(0x8000_2109), MechanismType::ECDSA, MechanismType::ECC_KEY_PAIR_GEN] {
+        pkcs11.get_mechanism_info(slot, present).unwrap();
+    }
+    for absent in [MechanismType::AES_KEY_WRAP, MechanismType::AES_KEY_WRAP_PAD, MechanismType::EDDSA, MechanismType::ECC_EDWARDS_KEY_PAIR_GEN] {
+        assert!(!listed.contains(&absent), "{absent} listed: {listed:?}");
+        assert_eq!(rv_of(pkcs11.get_mechanism_info(slot, absent)), RvError::MechanismInvalid);
+    }
+    let err = hsm.generate_ec_key(&EcKeySpec::new(Curve::Ed25519, "tz1")).unwrap_err();
+    assert!(matches!(err, Error::MechanismNotSupported { .. }), "{err}");
+    assert!(hsm.list_keys().unwrap().is_empty());
+});
+
+/// Signs a digest with `key` and checks the signature with the key's public key.
+fn sign_and_verify(hsm: &Hsm, label: &str) {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let key = hsm.signing_key(&KeySelector::Label(label.into())).unwrap();
+    let digest = [0x5a; 32];
+    let signature = key.sign(&digest).unwrap();
+    let point = hsm.public_key(&KeySelector::Label(label.into())).unwrap();
+    match key.curve() {
+        Curve::Secp256k1 => k256::ecdsa::VerifyingKey::from_sec1_bytes(point.uncompressed())
+            .unwrap()
+            .verify_prehash(
+                &digest,
+                &k256::ecdsa::Signature::from_slice(&signature)
+                    .unwrap()
+                    .normalize_s(),
+            )
+            .unwrap(),
+        _ => p256::ecdsa::VerifyingKey::from_sec1_bytes(point.uncompressed())
+            .unwrap()
+            .verify_prehash(
+                &digest,
+                &p256::ecdsa::Signature::from_slice(&signature).unwrap(),
+            )
+            .unwrap(),
+    }
+}
+
+softhsm_test!(fn keys_are_generated_and_sign_through_the_profile(token) {
+    let hsm = Hsm::open(&through_profile(token, &[])).unwrap();
+    for curve in [Curve::Secp256k1, Curve::P256] {
+        let label = format!("baker-{curve}");
+        let pair = hsm.generate_ec_key(&EcKeySpec::new(curve, &label)).unwrap();
+        assert_eq!(pair.private.extractable, Some(false), "set explicitly, not CloudHSM's default");
+        sign_and_verify(&hsm, &label);
+    }
+    let backupable = hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "backup").backupable()).unwrap();
+    assert_eq!(backupable.private.wrap_with_trusted, Some(true));
+
+    // The command-line tool, as an operator would run it against the CloudHSM library.
+    let home = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tezos-hsm"))
+            .args(["--module", profile_module().to_str().unwrap(), "--token", &token.label, "--pin", "env:PROFILE_TEST_PIN"])
+            .args(args)
+            .env("PROFILE_TEST_PIN", common::USER_PIN)
+            .env("TEZOS_HSM_HOME", home.path())
+            .env("CLOUDHSM_PROFILE_SOFTHSM2", &token.module)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "tezos-hsm {args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    };
+    let generated = cli(&["key", "generate", "--curve", "secp256k1", "--label", "cli-baker"]);
+    assert!(generated.contains("tz2"), "{generated}");
+    let signed = cli(&["sign", "cli-baker", "03aabbcc"]);
+    assert!(signed.contains("spsig1"), "{signed}");
+});
+
+softhsm_test!(fn a_module_that_refuses_wrap_with_trusted_gets_an_error_not_a_weaker_key(token) {
+    // A module that does not know CKA_WRAP_WITH_TRUSTED answers CKR_TEMPLATE_INCONSISTENT ("Attribute
+    // errors"). The old code regenerated the key without it: extractable under any wrapping key.
+    let hsm = Hsm::open(&through_profile(token, &[("CLOUDHSM_PROFILE_UNKNOWN_ATTRIBUTES", "0x210")])).unwrap();
+    let err = hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "backup").backupable()).unwrap_err();
+    let message = err.to_string();
+    assert_eq!(err.kind(), "not_supported_by_module", "{message}");
+    assert!(message.contains("libcloudhsm_profile.so") && message.contains("CKA_WRAP_WITH_TRUSTED") && message.contains("without --backupable"), "{message}");
+    let left = hsm.list_keys().unwrap();
+    assert!(left.is_empty(), "no key may be left, weaker or not: {left:?}");
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "plain")).unwrap();
+});
+
+/// Signs from 8 threads, `per_thread` times each, as a signer does (the key looked up once,
+/// every fourth signature with a fresh lookup), and returns the errors callers got.
+fn signing_load(hsm: &Hsm, per_thread: usize) -> Vec<String> {
+    let digest = [0x11; 32];
+    let signed = AtomicUsize::new(0);
+    let errors = std::sync::Mutex::new(Vec::new());
+    let key = hsm.signing_key(&"load".parse().unwrap()).unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for i in 0..per_thread {
+                    let result = if i % 4 == 3 {
+                        hsm.signing_key(&"load".parse().unwrap())
+                            .and_then(|k| k.sign(&digest))
+                    } else {
+                        key.sign(&digest)
+                    };
+                    match result {
+                        Ok(_) => {
+                            signed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => errors.lock().unwrap().push(format!("{}: {e}", e.kind())),
+                    }
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap();
+    assert_eq!(
+        signed.load(Ordering::Relaxed) + errors.len(),
+        8 * per_thread
+    );
+    errors
+}
+
+/// A token with the key `load`, opened through the profile with `faults`, pool of 4 sessions.
+fn loaded(token: &common::TestToken, faults: &[(&str, &str)]) -> Hsm {
+    let hsm = Hsm::open(&through_profile(token, faults).with_max_sessions(4)).unwrap();
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "load"))
+        .unwrap();
+    hsm
+}
+
+softhsm_test!(fn the_pool_absorbs_throttling_under_8_threads(token) {
+    // Every 5th signature is throttled (CKR_FUNCTION_FAILED, "HSM throttling").
+    let hsm = loaded(token, &[("CLOUDHSM_PROFILE_THROTTLE_EVERY", "5")]);
+    let errors = signing_load(&hsm, 25);
+    assert!(errors.is_empty(), "{} errors reached callers: {errors:?}", errors.len());
+});
+
+softhsm_test!(fn the_pool_replaces_dead_sessions_under_8_threads(token) {
+    let hsm = loaded(token, &[("CLOUDHSM_PROFILE_DEAD_SESSION_EVERY", "11")]);
+    let errors = signing_load(&hsm, 25);
+    assert!(errors.is_empty(), "{} errors reached callers: {errors:?}", errors.len());
+});
+
+softhsm_test!(fn the_pool_logs_in_again_after_a_logout_behind_its_back(token) {
+    let hsm = loaded(token, &[("CLOUDHSM_PROFILE_LOGOUT_EVERY", "10")]);
+    let errors = signing_load(&hsm, 25);
+    assert!(errors.is_empty(), "{} errors reached callers: {errors:?}", errors.len());
+});
+
+softhsm_test!(fn all_faults_at_once_under_8_threads(token) {
+    let hsm = loaded(token, &[
+        ("CLOUDHSM_PROFILE_THROTTLE_EVERY", "7"),
+        ("CLOUDHSM_PROFILE_DEAD_SESSION_EVERY", "11"),
+        ("CLOUDHSM_PROFILE_LOGOUT_EVERY", "13"),
+    ]);
+    let errors = signing_load(&hsm, 25);
+    assert!(errors.is_empty(), "{} errors reached callers: {errors:?}", errors.len());
+});
+
+softhsm_test!(fn a_removed_device_is_a_clear_error_not_a_hang(token) {
+    let hsm = loaded(token, &[("CLOUDHSM_PROFILE_REMOVE_AFTER", "40")]);
+    let started = std::time::Instant::now();
+    let errors = signing_load(&hsm, 10);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(!errors.is_empty(), "the device went away after 40 calls");
+    assert!(errors.iter().all(|e| e.starts_with("pkcs11:") && e.contains("the HSM or its connection failed")), "{errors:?}");
+});
+
+softhsm_test!(fn a_backup_moves_between_tokens_with_the_vendor_zero_pad_wrap(token) {
+    // The admin marks the wrapping key trusted outside PKCS#11 (CloudHSM CLI `key set-attribute`);
+    // here SoftHSM2's security officer plays that part, on SoftHSM2 directly.
+    use cryptoki_ops::secrecy::SecretBox;
+    use cryptoki_ops::{UnwrapTarget, WrapMechanism, WrappingKeySpec};
+    let second = token.another("second-hsm");
+    for t in [token, &second] {
+        let so = Hsm::open(&t.so_config()).unwrap();
+        so.import_wrapping_key(&WrappingKeySpec::new("ceremony").trusted(), &SecretBox::new(Box::new([0x42; 32]))).unwrap();
+    }
+    let a = Hsm::open(&through_profile(token, &[])).unwrap();
+    let b = Hsm::open(&through_profile(&second, &[])).unwrap();
+    let pair = a.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "baker").backupable()).unwrap();
+    let wrapped = a.wrap_private_key(&"baker".parse().unwrap(), &"ceremony".parse().unwrap(), None).unwrap();
+    assert_eq!(wrapped.mechanism, WrapMechanism::CloudHsmZeroPad, "the only AES key wrap with padding CloudHSM lists");
+    let target = UnwrapTarget { label: "baker".into(), id: pair.private.id.clone(), public_key: pair.public_key.clone(), backupable: true };
+    let restored = b.unwrap_private_key(&wrapped, &"ceremony".parse().unwrap(), &target).unwrap();
+    assert_eq!(restored.public_key, pair.public_key);
+    sign_and_verify(&b, "baker");
+});
