@@ -61,7 +61,7 @@ struct Counts {
 /// Counts one more and says whether it is an `every`th one (never when `every` is 0).
 fn tick(counter: &mut u64, every: u64) -> bool {
     *counter += 1;
-    every != 0 && *counter % every == 0
+    counter.checked_rem(every) == Some(0)
 }
 
 impl Counts {
