@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::output::CliError;
+use crate::error::CliError;
 
 /// An error of the local SoftHSM2 store.
 #[derive(Debug, thiserror::Error)]

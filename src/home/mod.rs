@@ -44,7 +44,7 @@ pub use error::StoreError;
 use lock::StoreLock;
 use token_object::TokenObject;
 
-use crate::output::CliError;
+use crate::error::CliError;
 
 /// Label of the token created on first use.
 pub const DEFAULT_TOKEN: &str = "tezos-hsm";

@@ -1,0 +1,129 @@
+//! `cluster check`: whether several tokens (HSMs) of one module hold the same keys.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+use tezos_keys::runbook::{check_consistency, ConsistencyReport};
+
+use super::Output;
+use crate::cli::{ClusterCommand, GlobalArgs};
+use crate::context::Context;
+use crate::error::CliError;
+use crate::progress::ProgressLine;
+
+/// `cluster check`: the consistency report; exit code 0 only when consistent.
+pub struct Checked(ConsistencyReport);
+
+impl Serialize for Checked {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl fmt::Display for Checked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&consistency_text(&self.0))
+    }
+}
+
+impl Output for Checked {
+    fn success(&self) -> bool {
+        self.0.is_consistent()
+    }
+}
+
+/// Runs `cluster ...`.
+pub fn run(globals: &GlobalArgs, command: ClusterCommand) -> Result<Checked, CliError> {
+    let ClusterCommand::Check { tokens } = command;
+    let ctx = Context::new(globals)?;
+    let hsms = tokens
+        .iter()
+        .map(|label| ctx.open_token(label))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut progress = ProgressLine::new(ctx.json, "reading token");
+    let report = check_consistency(&hsms, &mut |p| progress.show(p));
+    progress.finish();
+    Ok(Checked(report?))
+}
+
+/// The consistency report for people: one line per key and wrapping key, problems spelled out.
+fn consistency_text(report: &ConsistencyReport) -> String {
+    let mut lines = vec![format!("tokens: {}", report.tokens.join(", "))];
+    for key in &report.keys {
+        let mut problems = Vec::new();
+        let missing = key.missing_on();
+        if !missing.is_empty() {
+            problems.push(format!("missing on {}", missing.join(", ")));
+        }
+        if !key.same_public_key {
+            let addresses: Vec<String> = key
+                .tokens
+                .iter()
+                .filter(|t| t.present)
+                .map(|t| format!("{}={}", t.token, t.address.as_deref().unwrap_or("?")))
+                .collect();
+            problems.push(format!("DIFFERENT public keys ({})", addresses.join(", ")));
+        }
+        for d in &key.differences {
+            let values: Vec<String> = d
+                .values
+                .iter()
+                .zip(&report.tokens)
+                .map(|(v, t)| format!("{t}={}", v.as_deref().unwrap_or("-")))
+                .collect();
+            problems.push(format!("{} differs ({})", d.attribute, values.join(", ")));
+        }
+        for t in key.tokens.iter().filter(|t| t.count > 1) {
+            problems.push(format!("{} keys share the label on {}", t.count, t.token));
+        }
+        for t in &key.tokens {
+            if let Some(e) = &t.error {
+                problems.push(format!("on {}: {e}", t.token));
+            }
+        }
+        let address = key
+            .tokens
+            .iter()
+            .find_map(|t| t.address.as_deref())
+            .unwrap_or("-");
+        lines.push(format!(
+            "key {:<20} {:<36} {}",
+            key.label,
+            address,
+            if problems.is_empty() {
+                "ok".to_string()
+            } else {
+                problems.join("; ")
+            }
+        ));
+    }
+    for w in &report.wrapping_keys {
+        let values: Vec<String> = w
+            .tokens
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}={}",
+                    t.token,
+                    if t.present {
+                        t.check_value.as_deref().unwrap_or("?")
+                    } else {
+                        "missing"
+                    }
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "wrapping key {:<11} {} {}",
+            w.label,
+            if w.is_consistent() { "ok" } else { "DIFFERS" },
+            values.join(", ")
+        ));
+    }
+    lines.push(if report.is_consistent() {
+        "consistent: every token holds the same keys".to_string()
+    } else {
+        "NOT consistent: see above".to_string()
+    });
+    lines.join("\n")
+}

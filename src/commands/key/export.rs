@@ -1,0 +1,84 @@
+//! `key export-hot-wallet`: DANGEROUS, opt-in export of a backup-able key as a software secret
+//! key, for a hot wallet.
+
+use std::fmt;
+use std::path::Path;
+
+use cryptoki_ops::secrecy::{ExposeSecret, ExposeSecretMut, SecretBox};
+use cryptoki_ops::Hsm;
+use serde::Serialize;
+use tezos_keys::runbook::{export_hot_wallet, write_private_file, HotWalletConsent};
+
+use crate::cli::ExportArgs;
+use crate::commands::Output;
+use crate::error::CliError;
+
+/// `key export-hot-wallet`: `{"file","label","address"}` (the secret key is in the file only).
+#[derive(Serialize)]
+pub struct Exported {
+    file: String,
+    label: String,
+    address: String,
+}
+
+impl fmt::Display for Exported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "wrote the secret key of {} to {}",
+            self.address, self.file
+        )
+    }
+}
+
+impl Output for Exported {}
+
+/// `key export-hot-wallet LABEL --wrap-key W --wrap-key-value-file F --out FILE --i-understand...`.
+pub fn run(hsm: &Hsm, args: ExportArgs) -> Result<Exported, CliError> {
+    if !args.consent {
+        return Err(CliError::new(
+            "consent_required",
+            "export-hot-wallet takes the key out of the HSM for good: anyone who ever reads the exported secret key can sign with it, and nothing can call it back. If that is what you want, pass --i-understand-this-defeats-the-hsm",
+        ));
+    }
+    let value = read_key_value(&args.wrap_key_value_file)?;
+    let secret = export_hot_wallet(
+        hsm,
+        &args.label,
+        &args.wrap_key,
+        &value,
+        HotWalletConsent::IUnderstandThisDefeatsTheHsm,
+    )?;
+    let address = secret.public_key().hash().to_string();
+    let mut text = zeroize::Zeroizing::new(secret.to_base58().expose_secret().to_string());
+    text.push('\n');
+    write_private_file(&args.out, text.as_bytes())?;
+    eprintln!(
+        "warning: the secret key of {address} is now in {}; it is no longer protected by the HSM",
+        args.out.display()
+    );
+    Ok(Exported {
+        file: args.out.display().to_string(),
+        label: hsm.find_private_key(&args.label)?.label,
+        address,
+    })
+}
+
+/// Reads an AES-256 key value written as 64 hex characters in a file.
+pub fn read_key_value(path: &Path) -> Result<SecretBox<[u8; 32]>, CliError> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::new("io", format!("cannot read {}: {e}", path.display())))?,
+    );
+    let mut value = SecretBox::new(Box::new([0u8; 32]));
+    hex::decode_to_slice(text.trim(), value.expose_secret_mut()).map_err(|_| {
+        CliError::new(
+            "invalid_input",
+            format!(
+                "{} must hold exactly 64 hex characters (an AES-256 key)",
+                path.display()
+            ),
+        )
+    })?;
+    Ok(value)
+}

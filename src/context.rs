@@ -1,0 +1,144 @@
+//! Where commands run: the configuration from the global arguments, and opening the HSM, either
+//! a token of the local SoftHSM2 development store ([`crate::home`]) or of a configured module.
+
+use std::path::PathBuf;
+
+use cryptoki_ops::{Hsm, HsmConfig, ModuleSource, PinSource, Role, TokenSelector};
+
+use crate::cli::GlobalArgs;
+use crate::error::CliError;
+use crate::home::{Home, DEFAULT_TOKEN};
+
+/// Where commands run: the local development store, or a configured module.
+pub enum Target {
+    /// The local SoftHSM2 store, on token `token`.
+    Local {
+        /// The store.
+        home: Home,
+        /// The current token's label.
+        token: String,
+    },
+    /// A configured PKCS#11 module.
+    Module {
+        /// The module's path.
+        path: PathBuf,
+    },
+}
+
+/// The context of the commands that use a token.
+pub struct Context {
+    cli_token: Option<String>,
+    pin: Option<PinSource>,
+    so_pin: Option<PinSource>,
+    /// `--json`.
+    pub json: bool,
+    /// The local store or the module.
+    pub target: Target,
+    /// Where the double-signing guard keeps its records.
+    pub watermark_dir: PathBuf,
+}
+
+impl Context {
+    /// The context of `globals`; prepares the local store when no module is configured.
+    pub fn new(globals: &GlobalArgs) -> Result<Self, CliError> {
+        let target = match &globals.module {
+            Some(path) => Target::Module { path: path.clone() },
+            None => {
+                let home = Home::locate()?;
+                home.prepare()?;
+                Target::Local {
+                    home,
+                    token: globals
+                        .token
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_TOKEN.to_string()),
+                }
+            }
+        };
+        Ok(Self {
+            cli_token: globals.token.clone(),
+            pin: globals.pin.clone(),
+            so_pin: globals.so_pin.clone(),
+            json: globals.json,
+            target,
+            watermark_dir: match &globals.watermark_dir {
+                Some(dir) => dir.clone(),
+                None => Home::locate()?.dir().join("watermarks"),
+            },
+        })
+    }
+
+    fn config(&self, role: Role) -> Result<HsmConfig, CliError> {
+        self.config_for(None, role)
+    }
+
+    /// The configuration for token `other` of the same module (the current token when `None`).
+    /// Local store: that token's generated PINs; a module: the same --pin for every token.
+    fn config_for(&self, other: Option<&str>, role: Role) -> Result<HsmConfig, CliError> {
+        match &self.target {
+            Target::Local {
+                home,
+                token: current,
+            } => {
+                let token = other.unwrap_or(current);
+                let module = home.module()?;
+                if token == DEFAULT_TOKEN && home.ensure_token(&module, token)? {
+                    eprintln!(
+                        "note: created the development token '{token}' in {} (SoftHSM2: keys are files on this disk, not in an HSM)",
+                        home.dir().display()
+                    );
+                }
+                let given = if other.is_none() {
+                    match role {
+                        Role::User => self.pin.clone(),
+                        Role::SecurityOfficer => self.so_pin.clone(),
+                    }
+                } else {
+                    None
+                };
+                let pin = match (given, role) {
+                    (Some(pin), _) => pin,
+                    (None, Role::User) => home.user_pin(token)?,
+                    (None, Role::SecurityOfficer) => home.so_pin(token)?,
+                };
+                Ok(HsmConfig::new(TokenSelector::Label(token.to_string()), pin)
+                    .with_module(ModuleSource::Path(module.path().to_path_buf()))
+                    .with_role(role))
+            }
+            Target::Module { path } => {
+                let token = match other.or(self.cli_token.as_deref()) {
+                    Some(t) => t.parse()?,
+                    None => TokenSelector::First,
+                };
+                let pin = match role {
+                    Role::User => self.pin.clone().unwrap_or_else(|| PinSource::Env("TEZOS_HSM_PIN".into())),
+                    Role::SecurityOfficer => self.so_pin.clone().ok_or_else(|| {
+                        CliError::new("config", "this needs the security officer's PIN: pass --so-pin env:VAR (or file:, cmd:)")
+                    })?,
+                };
+                Ok(HsmConfig::new(token, pin)
+                    .with_module(ModuleSource::Path(path.clone()))
+                    .with_role(role))
+            }
+        }
+    }
+
+    /// The current token, logged in as the user.
+    pub fn open(&self) -> Result<Hsm, CliError> {
+        Ok(Hsm::open(&self.config(Role::User)?)?)
+    }
+
+    /// Token `label` of the same module, logged in as the user.
+    pub fn open_token(&self, label: &str) -> Result<Hsm, CliError> {
+        Ok(Hsm::open(&self.config_for(Some(label), Role::User)?)?)
+    }
+
+    /// The current token, logged in as the security officer when `trusted`, else as the user.
+    pub fn open_as(&self, trusted: bool) -> Result<Hsm, CliError> {
+        if trusted {
+            Ok(Hsm::open(&self.config(Role::SecurityOfficer)?)?)
+        } else {
+            self.open()
+        }
+    }
+}
