@@ -126,7 +126,7 @@ pub enum KeyCommand {
     /// key's owner).
     Share(ShareArgs),
     /// Stop sharing a key with a user (CloudHSM only).
-    Unshare(ShareArgs),
+    Unshare(UnshareArgs),
     /// Generate an EC key pair.
     Generate {
         /// secp256k1 (tz2), p256 (tz3) or ed25519 (tz1).
@@ -164,12 +164,22 @@ pub enum KeyCommand {
     ExportHotWallet(ExportArgs),
 }
 
-/// `key share` / `key unshare`.
+/// `key share`.
 #[derive(Args)]
 pub struct ShareArgs {
     /// Key label, or CloudHSM key reference 0x...
     pub key: String,
-    /// User to share it with (or to stop sharing it with).
+    /// User to share it with.
+    #[arg(long)]
+    pub user: String,
+}
+
+/// `key unshare`.
+#[derive(Args)]
+pub struct UnshareArgs {
+    /// Key label, or CloudHSM key reference 0x...
+    pub key: String,
+    /// User to stop sharing it with.
     #[arg(long)]
     pub user: String,
 }
