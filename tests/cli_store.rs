@@ -431,7 +431,23 @@ fn the_store_lock_waits_and_names_its_holder() {
     // With the default timeout, the next command waits its turn and succeeds.
     let run = store.home.run(&["key", "show", "baker", "--json"]);
     assert!(run.success(), "{}", run.stderr);
+    let holder_pid = holder.id();
     assert!(finish(holder).success());
+    // Another program holding the lock (a backup under `flock`): no stale pid is blamed.
+    let file = std::fs::File::open(&lock).unwrap();
+    file.lock().unwrap();
+    let error = store
+        .home
+        .run_with(
+            &["key", "list", "--json"],
+            &[("TEZOS_HSM_LOCK_TIMEOUT", "0.2")],
+        )
+        .error();
+    assert_eq!(error["kind"], "store_busy", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("another process"), "{message}");
+    assert!(!message.contains(&holder_pid.to_string()), "{message}");
+    drop(file);
     // A bad timeout is a clear error.
     let bad = store.home.run_with(
         &["key", "list", "--json"],

@@ -47,7 +47,15 @@ const COMMAND_WORDS: &[&str] = &[
 /// The store's lock, held until dropped (or the process ends).
 #[derive(Debug)]
 pub struct StoreLock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for StoreLock {
+    /// Clears the holder's record before the lock goes (a killed holder leaves it: see
+    /// [`holder`]).
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
 }
 
 impl StoreLock {
@@ -98,7 +106,7 @@ impl StoreLock {
             .set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(record.as_bytes()));
-        Ok(Self { _file: file })
+        Ok(Self { file })
     }
 }
 
@@ -141,9 +149,15 @@ fn holder(file: &mut File) -> String {
             .filter(|v| !v.is_empty())
             .map(str::to_string)
     };
+    let unknown = "another process (not a tezos-hsm command; e.g. `flock`, or a backup)";
     let Some(pid) = field("pid ").filter(|p| p.bytes().all(|b| b.is_ascii_digit())) else {
-        return "another process".into();
+        return unknown.into();
     };
+    // A record left by a holder that was killed: the lock is held by someone else since.
+    let proc = Path::new("/proc");
+    if proc.join("self").exists() && !proc.join(&pid).exists() {
+        return unknown.into();
+    }
     let command = field("command ")
         .filter(|c| {
             c.bytes()
