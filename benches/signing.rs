@@ -14,17 +14,17 @@
 //!   sessions (`pool/N`), and with N threads each on its own raw session (`raw/N`), a batch of
 //!   [`BATCH`] signatures per iteration.
 //!
-//! After criterion's report it prints the ratios to the baseline, from criterion's medians and
-//! from the fastest sample of each bench of this run, and writes them to
-//! `<criterion dir>/signing-ratios.md`.
+//! Criterion runs each bench to its end before the next, so two of its figures are taken seconds
+//! apart on a machine whose speed drifts: use them for absolute times and their confidence
+//! intervals, not for ratios. Every ratio of BENCHMARKS.md comes from `benches/ratios.rs`, which
+//! interleaves the two sides round by round.
 //!
 //! `cargo bench --bench signing` (add `-- --quick` for a smoke run, or a filter such as `p256`).
 
 mod support;
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use cryptoki::mechanism::Mechanism;
@@ -52,7 +52,6 @@ fn main() {
     // First, before any thread and before SoftHSM2 is loaded: the store's configuration.
     let store = Store::create("bench").expect("a SoftHSM2 token for the benchmarks");
     let hsm = store.open(POOL_SESSIONS).expect("open the bench token");
-    let criterion_dir = criterion_dir();
     // Short enough that a cold `cargo bench` (build included) stays under 3 minutes on 2 cores;
     // a signature takes 50 to 400 µs, so 3 s still gives thousands of them per bench.
     let mut criterion = Criterion::default()
@@ -61,9 +60,7 @@ fn main() {
         .sample_size(20)
         .nresamples(20_000)
         .without_plots()
-        .output_directory(&criterion_dir)
         .configure_from_args();
-    let started = SystemTime::now();
     for curve in [Curve::Secp256k1, Curve::P256] {
         let label = format!("bench-{}", curve.name());
         store
@@ -76,7 +73,6 @@ fn main() {
         bench_threads(&mut criterion, &store, &key);
     }
     criterion.final_summary();
-    report_ratios(&criterion_dir, started);
 }
 
 /// Single-threaded: baseline, pool, Tezos end to end, software only.
@@ -194,123 +190,4 @@ fn bench_threads(c: &mut Criterion, store: &Store, key: &SigningKey) {
         });
     }
     group.finish();
-}
-
-/// Where criterion writes: `CRITERION_HOME`, else `<target dir>/criterion` (the bench binary is
-/// `<target dir>/<profile>/deps/<name>`), as criterion itself decides.
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.join("criterion")))
-        .unwrap_or_else(|| PathBuf::from("target/criterion"))
-}
-
-/// Time per iteration of a bench measured by this process, in nanoseconds: criterion's median,
-/// and the fastest of its samples.
-#[derive(Clone, Copy)]
-struct Timing {
-    median: f64,
-    fastest: f64,
-}
-
-impl Timing {
-    fn per(self, n: u64) -> Self {
-        Self {
-            median: self.median / n as f64,
-            fastest: self.fastest / n as f64,
-        }
-    }
-}
-
-/// Reads criterion's estimates and samples of bench `id`, if this run measured it.
-fn timing(dir: &Path, id: &str, since: SystemTime) -> Option<Timing> {
-    let new = dir.join(id).join("new");
-    let read = |file: &str| -> Option<serde_json::Value> {
-        let path = new.join(file);
-        if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-            return None; // from an earlier run (this one filtered it out)
-        }
-        serde_json::from_slice(&std::fs::read(&path).ok()?).ok()
-    };
-    let median = read("estimates.json")?["median"]["point_estimate"].as_f64()?;
-    let sample = read("sample.json")?;
-    let (times, iters) = (sample["times"].as_array()?, sample["iters"].as_array()?);
-    let fastest = times
-        .iter()
-        .zip(iters)
-        .filter_map(|(t, n)| Some(t.as_f64()? / n.as_f64()?))
-        .fold(f64::INFINITY, f64::min);
-    Some(Timing { median, fastest })
-}
-
-/// Prints the targets as ratios of throughput to the baseline, from this run: from
-/// criterion's medians, and from the fastest sample of each bench. Other processes only ever
-/// add time, so on a shared machine the fastest samples are the steadier comparison.
-fn report_ratios(dir: &Path, since: SystemTime) {
-    let measured = [Curve::Secp256k1, Curve::P256]
-        .iter()
-        .any(|c| timing(dir, &format!("{}/raw_c_sign", c.name()), since).is_some());
-    if !measured {
-        return; // `cargo test --benches`, `--list`, or a filter without the baselines
-    }
-    let mut out = String::new();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    out.push_str(&format!(
-        "signing: throughput ratios (median; fastest sample), load average at the end: {}\n\n",
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    ));
-    out.push_str("| curve | measure | time per signature (median) | ratio (median) | ratio (fastest sample) | relative to | target |\n");
-    out.push_str("|---|---|---|---|---|---|---|\n");
-    for curve in [Curve::Secp256k1, Curve::P256] {
-        let c = curve.name();
-        let get = |id: &str| timing(dir, &format!("{c}/{id}"), since);
-        let per_sig =
-            |id: &str| timing(dir, &format!("{c}-threads/{id}"), since).map(|t| t.per(BATCH));
-        let mut row =
-            |measure: &str, t: Option<Timing>, base: Option<Timing>, of: &str, target: &str| {
-                let time = t.map_or("not run".into(), |t| format!("{:.1} µs", t.median / 1e3));
-                let (median, fastest) = match (t, base) {
-                    (Some(t), Some(b)) => (
-                        format!("{:.3}", b.median / t.median),
-                        format!("{:.3}", b.fastest / t.fastest),
-                    ),
-                    _ => ("-".into(), "-".into()),
-                };
-                out.push_str(&format!(
-                    "| {c} | {measure} | {time} | {median} | {fastest} | {of} | {target} |\n"
-                ));
-            };
-        let raw = get("raw_c_sign");
-        let b = "raw_c_sign";
-        row("raw C_Sign, 1 session (baseline)", raw, raw, b, "");
-        row("pool_sign", get("pool_sign"), raw, b, "≥ 0.97");
-        let off = get("tezos_verify_off");
-        row("Tezos sign, verify off", off, raw, b, "≥ 0.95");
-        row("Tezos sign, verify on", get("tezos_verify_on"), raw, b, "");
-        let sw_off = get("software_verify_off");
-        row("software only, verify off", sw_off, None, "", "");
-        let sw_on = get("software_verify_on");
-        row("software only, verify on", sw_on, None, "", "");
-        let raw1 = per_sig("raw/1");
-        for threads in THREADS {
-            let raw_n = per_sig(&format!("raw/{threads}"));
-            let pool_n = per_sig(&format!("pool/{threads}"));
-            let what = format!("raw/{threads}: {threads} threads, own sessions (wall time / sig.)");
-            row(&what, raw_n, raw1, "raw/1 (scaling)", "");
-            let target = if threads == 2 { "≥ 0.95" } else { "" };
-            let what = format!("pool/{threads}: {threads} threads sharing the pool");
-            row(&what, pool_n, raw_n, &format!("raw/{threads}"), target);
-        }
-    }
-    println!("\n{out}");
-    let file = dir.join("signing-ratios.md");
-    if std::fs::create_dir_all(dir).is_ok() && std::fs::write(&file, &out).is_ok() {
-        println!("(also written to {})", file.display());
-    }
 }
