@@ -5,9 +5,11 @@
 //! on one throw-away SoftHSM2 token and one key per curve: each round gives each side a fixed
 //! time (`RATIO_SIDE_MS`, 500 ms) in slices that alternate A, B, A, B... (`RATIO_SLICE_MS`,
 //! 25 ms; B first in every other round, so that neither side always runs second), and takes the
-//! ratio of the two sides' times per operation. The result is the median of the rounds' ratios with their
-//! spread (min–max). A ratio is B's time per operation over A's, i.e. A's throughput relative
-//! to B's: 1.0 means A is as fast as B, 0.5 half as fast.
+//! ratio of the two sides' times per operation. The result is the median of the rounds' ratios
+//! with their spread (min–max). A ratio is B's time per operation over A's, i.e. A's throughput
+//! relative to B's: 1.0 means A is as fast as B, 0.5 half as fast. Each single-thread ratio is
+//! given twice: by wall clock, and by the CPU time of the thread (SoftHSM2 runs in it), which
+//! other processes on the machine disturb much less.
 //!
 //! Pairs, for secp256k1 and P-256:
 //!
