@@ -277,3 +277,8 @@ softhsm_test!(fn a_backup_moves_between_tokens_with_the_vendor_zero_pad_wrap(tok
     assert_eq!(restored.public_key, pair.public_key);
     sign_and_verify(&b, "baker");
 });
+
+softhsm_test!(fn a_malformed_fault_variable_fails_the_module_load_not_the_test_silently(token) {
+    let err = Hsm::open(&through_profile(token, &[("CLOUDHSM_PROFILE_THROTTLE_EVERY", "often")])).unwrap_err();
+    assert_eq!(err.kind(), "module_load", "{err}");
+});

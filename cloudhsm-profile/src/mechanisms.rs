@@ -77,3 +77,47 @@ pub unsafe fn mapped(mechanism: *const CK_MECHANISM) -> Result<Option<CK_MECHANI
         ..*given
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki_sys::{CKM_AES_GCM, CKM_ECDSA, CKM_EC_KEY_PAIR_GEN};
+
+    #[test]
+    fn the_list_trades_standard_wraps_and_eddsa_for_the_vendor_wraps() {
+        let softhsm2 = [
+            CKM_ECDSA,
+            CKM_EC_KEY_PAIR_GEN,
+            CKM_AES_KEY_WRAP,
+            CKM_AES_KEY_WRAP_PAD,
+            CKM_EDDSA,
+            CKM_EC_EDWARDS_KEY_PAIR_GEN,
+        ];
+        assert_eq!(
+            advertised(&softhsm2),
+            [
+                CKM_ECDSA,
+                CKM_EC_KEY_PAIR_GEN,
+                CLOUDHSM_ZERO_PAD,
+                CLOUDHSM_NO_PAD
+            ]
+        );
+        // A vendor wrap is listed only when SoftHSM2 can run it.
+        assert_eq!(
+            advertised(&[CKM_ECDSA, CKM_AES_KEY_WRAP]),
+            [CKM_ECDSA, CLOUDHSM_NO_PAD]
+        );
+    }
+
+    #[test]
+    fn vendor_values_are_awss_and_map_onto_softhsm2() {
+        assert_eq!(CLOUDHSM_ZERO_PAD, 0x8000_216F);
+        assert_eq!(CLOUDHSM_NO_PAD, 0x8000_2109);
+        assert_eq!(backend(CLOUDHSM_ZERO_PAD), Ok(CKM_AES_KEY_WRAP_PAD));
+        assert_eq!(backend(CLOUDHSM_NO_PAD), Ok(CKM_AES_KEY_WRAP));
+        assert_eq!(backend(CKM_AES_GCM), Ok(CKM_AES_GCM));
+        for absent in ABSENT {
+            assert_eq!(backend(absent), Err(CKR_MECHANISM_INVALID), "0x{absent:x}");
+        }
+    }
+}

@@ -95,3 +95,62 @@ pub fn with_extractable_default(template: &[CK_ATTRIBUTE]) -> Vec<CK_ATTRIBUTE> 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki_sys::{CKA_LABEL, CKA_WRAP_WITH_TRUSTED, CK_FALSE};
+
+    static FALSE: CK_BBOOL = CK_FALSE;
+    static PUBLIC_KEY: CK_OBJECT_CLASS = CKO_PUBLIC_KEY;
+
+    fn attribute<T>(type_: CK_ATTRIBUTE_TYPE, value: &'static T) -> CK_ATTRIBUTE {
+        CK_ATTRIBUTE {
+            type_,
+            pValue: std::ptr::from_ref(value).cast_mut().cast(),
+            ulValueLen: size_of::<T>() as CK_ULONG,
+        }
+    }
+
+    #[test]
+    fn the_rules_refuse_what_cloudhsm_refuses() {
+        let none = Faults::default();
+        let private_false = [
+            attribute(CKA_CLASS, &PUBLIC_KEY),
+            attribute(CKA_PRIVATE, &FALSE),
+        ];
+        assert_eq!(class(&private_false), Some(CKO_PUBLIC_KEY));
+        assert_eq!(
+            check(&private_false, true, &none),
+            Err(CKR_ATTRIBUTE_VALUE_INVALID)
+        );
+        // Not a key (a data object): CKA_PRIVATE=false is fine.
+        assert_eq!(check(&private_false, false, &none), Ok(()));
+        assert_eq!(check(&[attribute(CKA_PRIVATE, &TRUE)], true, &none), Ok(()));
+        assert_eq!(
+            check(&[attribute(CKA_TRUSTED, &TRUE)], true, &none),
+            Err(CKR_ATTRIBUTE_READ_ONLY)
+        );
+        assert_eq!(
+            check(&[attribute(CKA_TRUSTED, &FALSE)], true, &none),
+            Err(CKR_ATTRIBUTE_READ_ONLY)
+        );
+        assert_eq!(
+            check(&[attribute(CKA_WRAP_WITH_TRUSTED, &TRUE)], true, &none),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn extractable_is_added_only_when_left_out() {
+        let label = [attribute(CKA_LABEL, &TRUE)];
+        let added = with_extractable_default(&label);
+        assert_eq!(added.len(), 2);
+        assert_eq!(added[1].type_, CKA_EXTRACTABLE);
+        assert_eq!(bool_value(&added[1]), Some(true));
+        let explicit = [attribute(CKA_EXTRACTABLE, &FALSE)];
+        let kept = with_extractable_default(&explicit);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(bool_value(&kept[0]), Some(false));
+    }
+}
