@@ -44,15 +44,16 @@ impl Context {
         let target = match &globals.module {
             Some(path) => Target::Module { path: path.clone() },
             None => {
+                let token = globals
+                    .token
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_TOKEN.to_string());
+                // Labels of the local store name its PIN files: refuse a bad one up front,
+                // also when --pin makes the PIN file unnecessary.
+                crate::home::check_label(&token)?;
                 let home = Home::locate()?;
                 home.prepare()?;
-                Target::Local {
-                    home,
-                    token: globals
-                        .token
-                        .clone()
-                        .unwrap_or_else(|| DEFAULT_TOKEN.to_string()),
-                }
+                Target::Local { home, token }
             }
         };
         Ok(Self {

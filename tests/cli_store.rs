@@ -465,8 +465,12 @@ fn token_labels_never_become_file_names() {
         assert_eq!(kind, "invalid_input", "{label:?}: {message}");
         assert!(!outside.exists(), "{label:?} wrote {}", outside.display());
     }
-    let (kind, _) = home.error(&["--token", "../x", "key", "list"]);
-    assert_eq!(kind, "invalid_input");
+    for pin in [None, Some("env:HOME")] {
+        let mut args = vec!["--token", "../x", "key", "list"];
+        args.extend(pin.map(|p| ["--pin", p]).into_iter().flatten());
+        let (kind, message) = home.error(&args);
+        assert_eq!(kind, "invalid_input", "{pin:?}: {message}");
+    }
     assert!(!outside.exists());
     assert!(!home.path().join("x.so-pin").exists());
     // A label of the allowed characters works, up to 32 bytes.
