@@ -211,6 +211,10 @@ pub struct RestoreArgs {
     /// Make the restored key non-extractable (it can then never be backed up again).
     #[arg(long)]
     pub not_backupable: bool,
+    /// Give the restored key a fresh random CKA_ID instead of the recorded one: needed for a
+    /// copy on a token that still holds the original (or another key with that id).
+    #[arg(long)]
+    pub new_id: bool,
 }
 
 /// `key replicate`.

@@ -446,3 +446,67 @@ fn the_hot_wallet_export_needs_consent_refuses_locked_keys_and_writes_a_0600_fil
         hot["address"].as_str().unwrap()
     );
 }
+
+#[test]
+fn a_copy_restored_on_the_originals_token_needs_new_id_and_deleting_it_spares_the_original() {
+    // Issue 12 item 3, as a user meets it: `key restore FILE --label copy` on the token that
+    // holds the original.
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    two_tokens(home);
+    let key = ok(
+        home,
+        &[
+            "--json",
+            "key",
+            "generate",
+            "--curve",
+            "p256",
+            "--label",
+            "baker",
+            "--backupable",
+        ],
+    );
+    let file = home.join("baker.backup.json");
+    let file_arg = file.to_str().unwrap();
+    ok(
+        home,
+        &[
+            "--json",
+            "key",
+            "backup",
+            "baker",
+            "--wrap-key",
+            "wrap",
+            "--out",
+            file_arg,
+        ],
+    );
+    let refused = run(
+        home,
+        &["--json", "key", "restore", file_arg, "--label", "copy"],
+    );
+    let error = refused.error();
+    assert_eq!(error["kind"], "id_exists");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("'copy'") && message.contains("'baker'") && message.contains("--new-id"),
+        "{message}"
+    );
+
+    let copy = ok(
+        home,
+        &[
+            "--json", "key", "restore", file_arg, "--label", "copy", "--new-id",
+        ],
+    );
+    assert_eq!(copy["label"], "copy");
+    assert_eq!(copy["address"], key["address"]);
+    assert_ne!(copy["id"], key["id"], "a fresh CKA_ID");
+    let listed = ok(home, &["--json", "key", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let deleted = ok(home, &["--json", "key", "delete", "copy"]);
+    assert_eq!(deleted["deleted"], 2);
+    let shown = ok(home, &["--json", "key", "show", "baker"]);
+    assert_eq!(shown["public_key"], key["public_key"]);
+}

@@ -223,3 +223,49 @@ softhsm_test!(fn public_halves_are_private_objects_visible_only_after_login(toke
     assert_eq!(hsm.public_key(&"hidden".parse().unwrap()).unwrap(), pair.public_key);
     assert!(hsm.list_keys().unwrap().iter().any(|k| k.label == "hidden" && k.class == KeyClass::Public));
 });
+
+softhsm_test!(fn delete_removes_only_the_public_key_that_pairs_with_the_private_key(token) {
+    // Issue 12 item 3: another key pair with the same CKA_ID (made by another tool, or by a
+    // restore before ids were checked) must survive the deletion of this one.
+    let hsm = token.open();
+    let baker = hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "baker")).unwrap();
+    let id = baker.private.id.clone();
+    hsm.with_session(|s| {
+        s.generate_key_pair(
+            &cryptoki::mechanism::Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(Curve::P256.ec_params().to_vec()), Attribute::Token(true), Attribute::Label(b"other".to_vec()), Attribute::Id(id.clone())],
+            &[Attribute::Token(true), Attribute::Private(true), Attribute::Sign(true), Attribute::Label(b"other".to_vec()), Attribute::Id(id.clone())],
+        )
+    })
+    .unwrap();
+    assert_eq!(hsm.delete_key(&"other".parse().unwrap()).unwrap(), 2, "the private key and its own public key");
+    let left: Vec<_> = hsm.list_keys().unwrap().into_iter().map(|k| (k.label, k.class.name())).collect();
+    assert_eq!(left, [("baker".to_string(), "private"), ("baker".to_string(), "public")]);
+    assert_eq!(hsm.public_key(&"baker".parse().unwrap()).unwrap(), baker.public_key);
+    hsm.signing_key(&"baker".parse().unwrap()).unwrap().sign(&[1; 32]).unwrap();
+});
+
+softhsm_test!(fn labels_and_ids_of_new_keys_are_checked(token) {
+    let hsm = token.open();
+    let long = "x".repeat(65);
+    for label in ["", long.as_str(), "two\nlines", "red \u{1b}[31m", "tab\there", "del\u{7f}", "rtl\u{202e}"] {
+        let err = hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, label)).unwrap_err();
+        assert_eq!(err.kind(), "invalid_input", "{label:?}: {err}");
+        assert!(err.to_string().contains("1 to 64 bytes of printable UTF-8"), "{label:?}: {err}");
+        let err = hsm.generate_wrapping_key(&WrappingKeySpec::new(label)).unwrap_err();
+        assert_eq!(err.kind(), "invalid_input", "{label:?}: {err}");
+    }
+    for id in [vec![], vec![7; 33], vec![7; 1_000_000]] {
+        let err = hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "k").with_id(id.clone())).unwrap_err();
+        assert_eq!(err.kind(), "invalid_input", "{}: {err}", id.len());
+        assert!(err.to_string().contains("1 to 32 bytes"), "{err}");
+    }
+    assert!(hsm.list_keys().unwrap().is_empty(), "nothing was made");
+    // The limits themselves, and printable non-ASCII text, are fine.
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "x".repeat(64)).with_id(vec![9; 32])).unwrap();
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "clé de l'été")).unwrap();
+    // An explicit id another key already has is refused too, naming that key.
+    let err = hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "again").with_id(vec![9; 32])).unwrap_err();
+    assert_eq!(err.kind(), "id_exists", "{err}");
+    assert!(err.to_string().contains(&"x".repeat(64)) && err.to_string().contains("'again'"), "{err}");
+});

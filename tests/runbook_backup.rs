@@ -87,9 +87,10 @@ softhsm_test!(fn restore_on_a_second_token_gives_the_same_address_and_signs(toke
     }
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(names.len(), 2, "only the two backups: {names:?}");
-    // A restore under another label, not backup-able this time.
+    // A restore under another label, not backup-able this time; the token already holds the
+    // key under its recorded id, so the copy needs a new one.
     let path = dir.path().join(format!("baker-{}.backup.json", Curve::P256));
-    let options = RestoreOptions { label: Some("cold-copy".into()), backupable: false, ..RestoreOptions::default() };
+    let options = RestoreOptions { label: Some("cold-copy".into()), backupable: false, new_id: true, ..RestoreOptions::default() };
     let restored = Backup::read(&path).unwrap().restore(&b, &options).unwrap();
     assert_eq!(restored.pair.private.label, "cold-copy");
     assert_eq!(restored.pair.private.extractable, Some(false));
@@ -203,4 +204,57 @@ softhsm_test!(fn a_non_extractable_key_cannot_be_backed_up(token) {
     let err = Backup::create(&a, &"locked".parse().unwrap(), &"ceremony".parse().unwrap()).unwrap_err();
     assert_eq!(err.kind(), "policy_refused", "{err}");
     assert!(err.to_string().contains("not extractable"), "{err}");
+});
+
+softhsm_test!(fn a_restore_onto_a_token_holding_its_id_is_refused_and_works_with_a_new_id(token) {
+    // Issue 12 item 3: `key restore FILE --label copy` on the original's token.
+    ceremony_key(token, "ceremony", [0x42; 32]);
+    let hsm = token.open();
+    let dir = tempfile::tempdir().unwrap();
+    let path = backup_file(&hsm, dir.path(), "baker", Curve::Secp256k1);
+    let original = hsm.find_private_key(&"baker".parse().unwrap()).unwrap();
+    let before = labels(&hsm);
+    let backup = Backup::read(&path).unwrap();
+    let copy = RestoreOptions { label: Some("copy".into()), ..RestoreOptions::default() };
+    let err = backup.restore(&hsm, &copy).unwrap_err();
+    assert_eq!(err.kind(), "id_exists", "{err}");
+    let message = err.to_string();
+    assert!(message.contains("'copy'") && message.contains("'baker'"), "names both keys: {message}");
+    assert!(message.contains("--new-id"), "says how to go on: {message}");
+    assert_eq!(labels(&hsm), before, "nothing was left on the token");
+
+    let restored = backup.restore(&hsm, &RestoreOptions { new_id: true, ..copy }).unwrap();
+    assert_ne!(restored.pair.private.id, original.id, "a fresh CKA_ID");
+    assert_eq!(restored.pair.private.id.len(), 8);
+    let (a, b) = (HsmKey::open(&hsm, &"baker".parse().unwrap()).unwrap(), HsmKey::open(&hsm, &"copy".parse().unwrap()).unwrap());
+    assert_eq!(a.address(), b.address(), "the same key under two labels");
+    verify(a.public_key(), b"\x03\x01", &b.sign(b"\x03\x01").unwrap()).unwrap();
+    // Deleting the copy leaves the original whole.
+    assert_eq!(hsm.delete_key(&"copy".parse().unwrap()).unwrap(), 2);
+    let a = HsmKey::open(&hsm, &"baker".parse().unwrap()).unwrap();
+    a.sign(b"\x03\x02").unwrap();
+    assert_eq!(labels(&hsm).iter().filter(|l| *l == "baker").count(), 2, "both halves of the original");
+});
+
+softhsm_test!(fn a_backup_with_an_empty_or_oversized_id_restores_only_with_a_new_id(token) {
+    let second = token.another("second-hsm");
+    ceremony_key(token, "ceremony", [0x42; 32]);
+    ceremony_key(&second, "ceremony", [0x42; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = backup_file(&token.open(), dir.path(), "baker", Curve::P256);
+    let b = second.open();
+    for id in [vec![], vec![1; 33]] {
+        let mut backup = Backup::read(&path).unwrap();
+        backup.id = id.clone();
+        let err = backup.restore(&b, &RestoreOptions::default()).unwrap_err();
+        assert_eq!(err.kind(), "invalid_input", "{}: {err}", id.len());
+        assert!(err.to_string().contains("1 to 32 bytes") && err.to_string().contains("--new-id"), "{err}");
+        assert!(labels(&b).iter().all(|l| l == "ceremony"), "nothing was left on the token");
+    }
+    let mut backup = Backup::read(&path).unwrap();
+    backup.id = Vec::new();
+    let options = RestoreOptions { new_id: true, ..RestoreOptions::default() };
+    let restored = backup.restore(&b, &options).unwrap();
+    assert_eq!(restored.pair.private.id.len(), 8);
+    HsmKey::open(&b, &"baker".parse().unwrap()).unwrap().sign(b"\x03\x05").unwrap();
 });

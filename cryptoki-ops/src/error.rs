@@ -113,6 +113,20 @@ pub enum Error {
         token: String,
     },
 
+    /// Another key on the token already has the `CKA_ID` a new key was to get. Two key pairs
+    /// sharing an id break each other: public keys and cached handles are found by id.
+    #[error("CKA_ID {id} is already used on token '{token}' by key '{existing}', so '{label}' cannot get it (keys sharing an id break each other's public-key lookups and deletion); give '{label}' a new id (restore: RestoreOptions::new_id, `key restore --new-id`; generate: leave the id out for a random one) or delete '{existing}' first")]
+    IdExists {
+        /// The id, in hex.
+        id: String,
+        /// The label the new key was to get.
+        label: String,
+        /// The label of the key that has the id.
+        existing: String,
+        /// Token label.
+        token: String,
+    },
+
     /// The curve (or key type) is not one this crate handles.
     #[error("unsupported curve: {what}; supported curves are secp256k1, P-256 (prime256v1/secp256r1) and Ed25519")]
     UnsupportedCurve {
@@ -243,6 +257,7 @@ impl Error {
             Self::KeyNotFound { .. } => "key_not_found",
             Self::DuplicateLabel { .. } => "duplicate_label",
             Self::KeyExists { .. } => "key_exists",
+            Self::IdExists { .. } => "id_exists",
             Self::UnsupportedCurve { .. } => "unsupported_curve",
             Self::MechanismNotSupported { .. } => "mechanism_not_supported",
             Self::PoolExhausted { .. } => "pool_exhausted",
@@ -348,6 +363,15 @@ mod tests {
                     token: s(),
                 },
                 "key_exists",
+            ),
+            (
+                Error::IdExists {
+                    id: s(),
+                    label: s(),
+                    existing: s(),
+                    token: s(),
+                },
+                "id_exists",
             ),
             (Error::UnsupportedCurve { what: s() }, "unsupported_curve"),
             (

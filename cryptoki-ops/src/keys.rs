@@ -48,6 +48,143 @@ use crate::error::{Error, Result, RvError};
 use crate::hsm::Hsm;
 use crate::pool::{ck, Fail, Retry};
 
+/// The longest `CKA_LABEL` a new key may get, in bytes.
+pub const MAX_LABEL_BYTES: usize = 64;
+
+/// The longest `CKA_ID` a new key may get, in bytes.
+pub const MAX_ID_BYTES: usize = 32;
+
+/// Checks the label of a key about to be made (generated, imported or restored): 1 to
+/// [`MAX_LABEL_BYTES`] bytes of printable UTF-8, without control characters or the invisible
+/// characters that reorder text. Labels are printed (`key list`, errors), where a newline or an
+/// escape sequence could forge output. Keys made by other tools are still found by any label.
+///
+/// ```
+/// use cryptoki_ops::keys::check_label;
+/// assert!(check_label("baker-1").is_ok());
+/// assert!(check_label("clé").is_ok());
+/// assert!(check_label("").is_err());
+/// assert!(check_label("two\nlines").is_err());
+/// assert_eq!(check_label(&"x".repeat(65)).unwrap_err().kind(), "invalid_input");
+/// ```
+pub fn check_label(label: &str) -> Result<()> {
+    const RULE: &str = "a key label is 1 to 64 bytes of printable UTF-8 without control characters";
+    let refuse = |why: String| {
+        Err(Error::InvalidInput {
+            what: "key label",
+            reason: format!("{RULE}; {why}"),
+        })
+    };
+    if label.is_empty() {
+        return refuse("this one is empty".into());
+    }
+    if label.len() > MAX_LABEL_BYTES {
+        return refuse(format!("this one is {} bytes long", label.len()));
+    }
+    let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+    if let Some((at, c)) = label
+        .char_indices()
+        .find(|(_, c)| c.is_control() || invisible(*c))
+    {
+        return refuse(format!(
+            "this one has the character U+{:04X} at byte {at}",
+            u32::from(c)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the `CKA_ID` of a key about to be made: 1 to [`MAX_ID_BYTES`] bytes. An empty id
+/// cannot be used to find the key's other half or to cache its handle.
+///
+/// ```
+/// use cryptoki_ops::keys::check_id;
+/// assert!(check_id(&[1, 2, 3]).is_ok());
+/// assert!(check_id(&[]).is_err());
+/// assert!(check_id(&[0; 33]).is_err());
+/// ```
+pub fn check_id(id: &[u8]) -> Result<()> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        return Err(Error::InvalidInput {
+            what: "key id",
+            reason: format!(
+                "a CKA_ID is 1 to 32 bytes; this one is {} bytes long",
+                id.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses an id that another key on the token already has ([`Error::IdExists`]).
+pub(crate) fn ensure_id_free(
+    session: &Session,
+    token: &str,
+    id: &[u8],
+    label: &str,
+) -> Result<(), Fail> {
+    let holders = session
+        .find_objects(&[Attribute::Id(id.to_vec())])
+        .map_err(ck("C_FindObjects"))?;
+    match holders.first() {
+        None => Ok(()),
+        Some(holder) => Err(Fail::Final(Error::IdExists {
+            id: hex::encode(id),
+            label: label.to_string(),
+            existing: read_info(session, *holder)?.label,
+            token: token.to_string(),
+        })),
+    }
+}
+
+/// The public keys that pair with a private key: those with its `CKA_ID` and, where the private
+/// key holds its point (`CKA_EC_POINT`, as on CloudHSM), the same point. Where several remain
+/// (another key pair made with the same id, by another tool or by an older restore), only those
+/// that also carry the private key's label: deleting one key must never delete another's half.
+fn paired_public_keys(
+    session: &Session,
+    private: ObjectHandle,
+    info: &KeyInfo,
+) -> Result<Vec<ObjectHandle>, Fail> {
+    let point_of = |handle| -> Result<Option<Vec<u8>>, Fail> {
+        Ok(session
+            .get_attributes(handle, &[AttributeType::EcPoint])
+            .map_err(ck("C_GetAttributeValue"))?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::EcPoint(p) => Some(p),
+                _ => None,
+            }))
+    };
+    let mut candidates = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Id(info.id.clone()),
+        ])
+        .map_err(ck("C_FindObjects"))?;
+    if candidates.len() > 1 {
+        if let Some(point) = point_of(private)? {
+            let mut same_point = Vec::with_capacity(candidates.len());
+            for handle in candidates {
+                if point_of(handle)?.as_ref() == Some(&point) {
+                    same_point.push(handle);
+                }
+            }
+            candidates = same_point;
+        }
+    }
+    if candidates.len() > 1 {
+        let mut same_label = Vec::with_capacity(candidates.len());
+        for handle in candidates {
+            if read_info(session, handle)?.label == info.label {
+                same_label.push(handle);
+            }
+        }
+        candidates = same_label;
+    }
+    Ok(candidates)
+}
+
 /// Which key: by label or by `CKA_ID`.
 ///
 /// Parsed from text as `id:HEX` or otherwise a label:
@@ -561,10 +698,17 @@ impl Hsm {
                 hint: "this token cannot generate keys on that curve; pick another curve or token",
             });
         }
+        check_label(&spec.label)?;
+        if let Some(id) = &spec.id {
+            check_id(id)?;
+        }
         let key_name = format!("'{}'", spec.label);
         self.inner.run(Retry::Never, Some(&key_name), |pooled| {
             let session = &pooled.session;
             self.ensure_label_free(session, &spec.label)?;
+            if let Some(id) = &spec.id {
+                ensure_id_free(session, self.token_label(), id, &spec.label)?;
+            }
             let id = Self::new_id(session, &spec.id)?;
             let public = public_key_template(spec.curve, &spec.label, &id, None);
             let private = private_key_template(spec.curve, &spec.label, &id, spec.backupable);
@@ -618,6 +762,10 @@ impl Hsm {
         spec: &WrappingKeySpec,
         value: Option<&SecretBox<[u8; 32]>>,
     ) -> Result<KeyInfo> {
+        check_label(&spec.label)?;
+        if let Some(id) = &spec.id {
+            check_id(id)?;
+        }
         let key_name = format!("'{}'", spec.label);
         // Checked here rather than left to the token: SoftHSM2 2.6 refuses CKA_TRUSTED from a
         // user but leaves a half-made, unlabelled, non-sensitive AES object behind.
@@ -627,6 +775,9 @@ impl Hsm {
         self.inner.run(Retry::Never, Some(&key_name), |pooled| {
             let session = &pooled.session;
             self.ensure_label_free(session, &spec.label)?;
+            if let Some(id) = &spec.id {
+                ensure_id_free(session, self.token_label(), id, &spec.label)?;
+            }
             let id = Self::new_id(session, &spec.id)?;
             let mut template = vec![
                 Attribute::Class(ObjectClass::SECRET_KEY),
@@ -766,13 +917,8 @@ impl Hsm {
                 let targets =
                     match find_one(session, self.token_label(), KeyClass::Private, selector) {
                         Ok(private) => {
-                            let id = read_info(session, private)?.id;
-                            let mut pair = session
-                                .find_objects(&[
-                                    Attribute::Class(ObjectClass::PUBLIC_KEY),
-                                    Attribute::Id(id),
-                                ])
-                                .map_err(ck("C_FindObjects"))?;
+                            let info = read_info(session, private)?;
+                            let mut pair = paired_public_keys(session, private, &info)?;
                             pair.push(private);
                             pair
                         }

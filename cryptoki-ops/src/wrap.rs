@@ -12,8 +12,8 @@ use crate::curve::{Curve, PublicKey};
 use crate::error::{Error, Result, RvError};
 use crate::hsm::Hsm;
 use crate::keys::{
-    find_one, private_key_template, public_key_template, read_info, read_public_key, KeyClass,
-    KeyPairInfo, KeySelector,
+    check_id, check_label, ensure_id_free, find_one, private_key_template, public_key_template,
+    read_info, read_public_key, KeyClass, KeyPairInfo, KeySelector,
 };
 use crate::pool::{ck, Fail, Retry};
 
@@ -129,7 +129,8 @@ pub struct WrappedKey {
 pub struct UnwrapTarget {
     /// `CKA_LABEL` of both halves; must be free on the target token.
     pub label: String,
-    /// `CKA_ID` of both halves (keep the source's, so both tokens agree).
+    /// `CKA_ID` of both halves (keep the source's, so both tokens agree); 1 to 32 bytes, and no
+    /// other key on the target token may have it ([`Error::IdExists`]).
     pub id: Vec<u8>,
     /// The public key the unwrapped private key must match; also stored as the public half.
     pub public_key: PublicKey,
@@ -213,6 +214,8 @@ impl Hsm {
         let token = self.token_label();
         let key_name = format!("'{}'", target.label);
         let curve = target.public_key.curve();
+        check_label(&target.label)?;
+        check_id(&target.id)?;
         self.inner.run(Retry::Never, Some(&key_name), |pooled| {
             let session = &pooled.session;
             let wrapping = find_one(session, token, KeyClass::Secret, wrapping_key)?;
@@ -225,6 +228,7 @@ impl Hsm {
                     token: token.to_string(),
                 }));
             }
+            ensure_id_free(session, token, &target.id, &target.label)?;
             let private_template = private_key_template(curve, &target.label, &target.id, target.backupable);
             let private = session
                 .unwrap_key(&wrapped.mechanism.mechanism(), wrapping, &wrapped.bytes, &private_template)

@@ -73,12 +73,13 @@ impl fmt::Display for Restored {
 
 impl Output for Restored {}
 
-/// `key restore FILE [--label L] [--wrap-key W] [--not-backupable]`.
+/// `key restore FILE [--label L] [--wrap-key W] [--not-backupable] [--new-id]`.
 pub fn restore(hsm: &Hsm, args: RestoreArgs) -> Result<Restored, CliError> {
     let options = RestoreOptions {
         label: args.label,
         wrapping_key: args.wrap_key,
         backupable: !args.not_backupable,
+        new_id: args.new_id,
     };
     let restored = Backup::read(&args.file)?.restore(hsm, &options)?;
     Ok(Restored {

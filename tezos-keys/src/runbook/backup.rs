@@ -26,7 +26,7 @@
 //! | `format` | always `tezos-hsm-key-backup` |
 //! | `version` | format version; this program reads 1 ([`BACKUP_VERSION`]) and refuses others |
 //! | `curve` | `secp256k1`, `p256` or `ed25519` ([`cryptoki_ops::Curve::name`]) |
-//! | `label`, `id` | `CKA_LABEL` and `CKA_ID` (hex) of the key pair; restored as they were |
+//! | `label`, `id` | `CKA_LABEL` and `CKA_ID` (hex) of the key pair; restored as they were, unless the restore asks for another label or a new id |
 //! | `public_key`, `address` | the Tezos public key (`sppk`/`p2pk`/`edpk`) and its address; the address must be the public key's hash |
 //! | `wrap_mechanism` | how the key was wrapped ([`WrapMechanism::name`], e.g. `aes-key-wrap-pad` = RFC 5649, `cloudhsm-aes-key-wrap-zero-pad` on CloudHSM) |
 //! | `wrapping_key` | `label` and `check_value` (hex `CKA_CHECK_VALUE`: AES-ECB of a zero block, first 3 bytes) of the AES key it was wrapped under |
@@ -139,6 +139,10 @@ pub struct RestoreOptions {
     /// Keep the restored key backup-able (extractable under a trusted wrapping key), so it can
     /// be backed up or replicated again. Default: true, as the source key was.
     pub backupable: bool,
+    /// Give the restored key a fresh random `CKA_ID` instead of the recorded one: needed to
+    /// restore a copy on a token that still holds the original (or another key with that id),
+    /// and for a backup whose id is empty or longer than 32 bytes. Default: false.
+    pub new_id: bool,
 }
 
 impl Default for RestoreOptions {
@@ -147,6 +151,7 @@ impl Default for RestoreOptions {
             label: None,
             wrapping_key: None,
             backupable: true,
+            new_id: false,
         }
     }
 }
@@ -397,7 +402,9 @@ impl Backup {
     ///
     /// Refusals: [`RunbookError::WrongWrappingKey`] (checked before unwrapping, when the token
     /// reports check values), [`RunbookError::KeyMismatch`], and the token's own
-    /// ([`cryptoki_ops::Error::KeyExists`] if the label is taken, [`cryptoki_ops::Error::UnwrapFailed`]).
+    /// ([`cryptoki_ops::Error::KeyExists`] if the label is taken, [`cryptoki_ops::Error::IdExists`]
+    /// if another key on the token has the recorded id, naming that key: restore with
+    /// [`RestoreOptions::new_id`], [`cryptoki_ops::Error::UnwrapFailed`]).
     pub fn restore(
         &self,
         hsm: &Hsm,
@@ -421,9 +428,24 @@ impl Backup {
             }
         }
         let label = options.label.clone().unwrap_or_else(|| self.label.clone());
+        let id = if options.new_id {
+            hsm.with_session(|session| session.generate_random_vec(8))?
+        } else {
+            cryptoki_ops::keys::check_id(&self.id).map_err(|_| {
+                cryptoki_ops::Error::InvalidInput {
+                    what: "key id",
+                    reason: format!(
+                        "the backup's CKA_ID is {} bytes long, and a CKA_ID is 1 to 32 bytes; \
+                     restore it with a new id (RestoreOptions::new_id, `key restore --new-id`)",
+                        self.id.len()
+                    ),
+                }
+            })?;
+            self.id.clone()
+        };
         let target = UnwrapTarget {
             label: label.clone(),
-            id: self.id.clone(),
+            id,
             public_key: cryptoki_ops::PublicKey::from_sec1(self.curve, self.public_key.as_bytes())?,
             backupable: options.backupable,
         };
