@@ -13,12 +13,15 @@
 //! 2. **Policy**: the watermark must be in the key's [`KeyPolicy`], else
 //!    [`GuardError::PolicyRefused`]. Non-consensus payloads (`0x03` generic, `0x05` Michelson)
 //!    then go straight to the signer: they carry no level, so there is nothing to compare.
-//! 3. **Lock** the key: one mutex per key, from a map. Requests for one key are serialised from
-//!    here to the end; requests for different keys never wait on each other.
-//! 4. **Load** the key's record from the [`WatermarkStore`] (every time: the store, not memory,
-//!    is the truth, so a record edited or damaged on disk is seen at once). No record: first
-//!    use, signing is allowed. A record that exists but cannot be read or parsed stops signing
-//!    with [`GuardError::StoreCorrupt`] / [`GuardError::StoreIo`]; it is never taken as zero.
+//! 3. **Lock** the key's record in the [`WatermarkStore`] ([`WatermarkStore::lock`]; for a
+//!    [`FileStore`], an OS file lock that excludes every other thread and process on the
+//!    host). Requests for one key are serialised from here to the end, whichever process they
+//!    come from; requests for different keys never wait on each other.
+//! 4. **Load** the key's record (every time: the store, not memory, is the truth, so a record
+//!    edited or damaged on disk, or written by another process, is seen at once). No record:
+//!    first use, signing is allowed. A record that exists but cannot be read or parsed stops
+//!    signing with [`GuardError::StoreCorrupt`] / [`GuardError::StoreIo`]; it is never taken
+//!    as zero.
 //! 5. **Compare** the payload's (level, round) with the record for its (chain id, [`MarkKind`]):
 //!    - above it (level higher, or same level and round higher): sign;
 //!    - equal, and the payload's BLAKE2b-256 digest is the recorded one (a retried request):
@@ -28,7 +31,11 @@
 //!    A height without a round (legacy `0x01`/`0x02`) is compared by level alone, as Octez
 //!    does for legacy entries.
 //! 6. **Sign**, then **persist** (level, round, digest, signature) durably
-//!    ([`FileStore`]: temporary file, fsync, rename, fsync of the directory), then **return**.
+//!    ([`FileStore`]: temporary file, fsync, rename, fsync of the directory), then **return**,
+//!    then unlock. Before saving, the record is read once more and the comparison of step 5
+//!    made again: under a working lock nothing changed, and if the lock did not hold (a
+//!    network file system ignoring `flock`) the record still never moves backwards and the
+//!    new signature is dropped rather than returned beside another one.
 //!
 //! # Why return the recorded signature for a retried request
 //!
@@ -68,24 +75,24 @@
 //!
 //! # Limits
 //!
-//! The per-key locks live in one [`HighWatermark`]: share it (it is `Send + Sync`; wrap it in
-//! an [`Arc`]) rather than building two over the same store. One process only per
-//! [`FileStore`] directory: two processes would each serialise their own requests but not
-//! each other's. Non-consensus payloads never touch the store, so they are still signed when
-//! a record is damaged.
+//! Any number of threads and processes on one host may sign with one key through one
+//! [`FileStore`] directory, each with its own [`HighWatermark`]. Several hosts are not
+//! excluded from each other, even on a shared file system: a key signs on one host, or
+//! through a shared store (not built yet). Non-consensus payloads never touch the store, so
+//! they are still signed when a record is damaged or the store is missing.
 
 use core::cmp::Ordering;
 use core::fmt;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use crate::payload::{self, Watermark};
 use crate::{ChainId, PublicKey, PublicKeyHash, Signature};
 
 mod store;
 
-pub use store::{FileStore, MemoryStore, WatermarkStore};
+pub use store::{FileStore, LockedRecord, MemoryStore, WatermarkStore};
 
 /// The consensus kinds a watermark is kept for, one record each per key and chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -301,6 +308,50 @@ pub enum GuardError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The store's directory does not exist. It is never created when opened to sign: a
+    /// missing directory may be an unmounted volume, a typo or another `HOME`, and signing
+    /// from an empty store could double-sign.
+    #[error(
+        "the high-watermark directory {} does not exist, so nothing is known about what this key \
+         signed; if this is a new signer, create it with `tezos-hsm watermark init` (it is also \
+         created by `key generate` and `key restore`); if it existed before, check the path and \
+         that its volume is mounted, and never sign from an empty directory with a key that has \
+         signed before",
+        dir.display()
+    )]
+    StoreMissing {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The store's directory is owned by another user or writable by group or others, so
+    /// somebody else could replace a record or plant a symbolic link in it.
+    #[error(
+        "refusing the high-watermark directory {}: it {problem}, so another user could replace \
+         its records and make this key double-sign; fix: {fix}",
+        dir.display()
+    )]
+    StoreUnsafe {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// How to fix it (a command).
+        fix: String,
+    },
+    /// Another thread or process held the key's record lock for longer than the store waits.
+    #[error(
+        "the high-watermark record lock {} was held by another signer for {waited:.1?}: a \
+         signing process may be stuck (a hung HSM call, a stopped process); find it with `lsof \
+         {}` and retry",
+        path.display(),
+        path.display()
+    )]
+    StoreBusy {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this request waited.
+        waited: Duration,
+    },
     /// Reading or writing the watermark store failed.
     #[error("cannot {action} the high-watermark record {}: {source}", path.display())]
     StoreIo {
@@ -317,6 +368,33 @@ pub enum GuardError {
 }
 
 impl GuardError {
+    /// A stable snake_case name for the error, for scripts and JSON output:
+    ///
+    /// | variant | kind |
+    /// |---|---|
+    /// | [`GuardError::DoubleSign`] | `double_sign` |
+    /// | [`GuardError::PolicyRefused`] | `watermark_not_allowed` |
+    /// | [`GuardError::Payload`] | `invalid_payload` |
+    /// | [`GuardError::StoreCorrupt`] | `watermark_store_corrupt` |
+    /// | [`GuardError::StoreMissing`] | `watermark_store_missing` |
+    /// | [`GuardError::StoreUnsafe`] | `watermark_store_unsafe` |
+    /// | [`GuardError::StoreBusy`] | `watermark_store_busy` |
+    /// | [`GuardError::StoreIo`] | `watermark_store_io` |
+    /// | [`GuardError::Signer`] | `signer_failed` |
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::DoubleSign { .. } => "double_sign",
+            Self::PolicyRefused { .. } => "watermark_not_allowed",
+            Self::Payload(_) => "invalid_payload",
+            Self::StoreCorrupt { .. } => "watermark_store_corrupt",
+            Self::StoreMissing { .. } => "watermark_store_missing",
+            Self::StoreUnsafe { .. } => "watermark_store_unsafe",
+            Self::StoreBusy { .. } => "watermark_store_busy",
+            Self::StoreIo { .. } => "watermark_store_io",
+            Self::Signer(_) => "signer_failed",
+        }
+    }
+
     /// Whether this is a [`GuardError::DoubleSign`] refusal.
     pub fn is_double_sign(&self) -> bool {
         matches!(self, Self::DoubleSign { .. })
@@ -412,7 +490,8 @@ fn decide(recorded: Option<&Mark>, requested: Height, digest: &[u8; 32]) -> Deci
     }
 }
 
-/// The double-signing guard. `Send + Sync`; share one per process (e.g. in an [`Arc`]).
+/// The double-signing guard. `Send + Sync` (share it in an [`std::sync::Arc`]); any number of
+/// guards, in any number of processes on one host, may share one [`FileStore`] directory.
 ///
 /// ```
 /// use tezos_keys::high_watermark::{HighWatermark, KeyPolicy, MemoryStore};
@@ -445,7 +524,6 @@ fn decide(recorded: Option<&Mark>, requested: Height, digest: &[u8; 32]) -> Deci
 /// ```
 pub struct HighWatermark {
     store: Box<dyn WatermarkStore>,
-    locks: Mutex<HashMap<PublicKeyHash, Arc<Mutex<()>>>>,
 }
 
 impl fmt::Debug for HighWatermark {
@@ -459,7 +537,6 @@ impl HighWatermark {
     pub fn new(store: impl WatermarkStore + 'static) -> Self {
         Self {
             store: Box::new(store),
-            locks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -514,25 +591,30 @@ impl HighWatermark {
         };
         let digest = payload::digest(payload);
 
-        let lock = self.key_lock(key);
-        // A panic elsewhere while holding the lock changed nothing durable: the store is the
-        // state, and it is re-read below. So a poisoned lock is still a good lock.
-        let _held = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut marks = self.store.load(key)?;
-        match decide(marks.get(&(chain, kind)), requested, &digest) {
+        let refused = |recorded| GuardError::DoubleSign {
+            key: *key,
+            chain,
+            kind,
+            requested,
+            recorded,
+        };
+
+        // Held from the load through signing to the durable save; released when dropped.
+        let mut record = self.store.lock(key)?;
+        match decide(record.load()?.get(&(chain, kind)), requested, &digest) {
             Decision::Sign => {}
             Decision::Replay(signature) => return Ok(signature),
-            Decision::Refuse(recorded) => {
-                return Err(GuardError::DoubleSign {
-                    key: *key,
-                    chain,
-                    kind,
-                    requested,
-                    recorded,
-                })
-            }
+            Decision::Refuse(recorded) => return Err(refused(recorded)),
         }
         let signature = signer.try_sign(payload).map_err(GuardError::Signer)?;
+        // Read again and decide again: under the lock nothing changed; if the lock did not
+        // hold, the newer record wins and this signature never leaves the guard.
+        let mut marks = record.load()?;
+        match decide(marks.get(&(chain, kind)), requested, &digest) {
+            Decision::Sign => {}
+            Decision::Replay(recorded) => return Ok(recorded),
+            Decision::Refuse(recorded) => return Err(refused(recorded)),
+        }
         marks.insert(
             (chain, kind),
             Mark {
@@ -541,7 +623,7 @@ impl HighWatermark {
                 signature,
             },
         );
-        self.store.save(key, &marks)?;
+        record.save(&marks)?;
         Ok(signature)
     }
 
@@ -561,11 +643,6 @@ impl HighWatermark {
     {
         let key = signer.verifying_key().hash();
         self.sign(&key, policy, signer, payload)
-    }
-
-    fn key_lock(&self, key: &PublicKeyHash) -> Arc<Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(locks.entry(*key).or_default())
     }
 }
 

@@ -14,6 +14,8 @@
 //!   per-key [`KeyPolicy`] and a durable [`high_watermark::FileStore`].
 //! - [`HsmKey`]: a Tezos key whose private half is in a PKCS#11 HSM (through `cryptoki-ops`):
 //!   watermark check, BLAKE2b-256, HSM signature, low-S, verification, RustCrypto traits.
+//! - [`durable`]: the one owner-only durable file writer: new files never over an existing one,
+//!   atomic replacement, bounded reads that follow no symbolic link, private directories.
 //! - [`runbook`]: backup and restore of wrapped keys, replication to a second HSM, the
 //!   consistency check across tokens, and the opt-in hot-wallet export.
 //!
@@ -37,6 +39,7 @@ mod address;
 pub mod base58;
 mod chain_id;
 mod curve;
+pub mod durable;
 mod error;
 mod hash;
 pub mod high_watermark;

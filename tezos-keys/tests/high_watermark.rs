@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use high_watermark_support::*;
 use tezos_keys::high_watermark::{
-    FileStore, GuardError, Height, HighWatermark, KeyMarks, KeyPolicy, MarkKind, MemoryStore,
-    WatermarkStore,
+    FileStore, GuardError, Height, HighWatermark, KeyMarks, KeyPolicy, LockedRecord, MarkKind,
+    MemoryStore, WatermarkStore,
 };
 use tezos_keys::{ChainId, PublicKeyHash, SecretKey, Signature};
 
@@ -240,12 +240,26 @@ struct Flaky {
     fail: AtomicBool,
 }
 
+struct FlakyRecord<'a> {
+    inner: Box<dyn LockedRecord + 'a>,
+    fail: &'a AtomicBool,
+}
+
 impl WatermarkStore for Flaky {
-    fn load(&self, key: &PublicKeyHash) -> Result<KeyMarks, GuardError> {
-        self.inner.load(key)
+    fn lock(&self, key: &PublicKeyHash) -> Result<Box<dyn LockedRecord + '_>, GuardError> {
+        Ok(Box::new(FlakyRecord {
+            inner: self.inner.lock(key)?,
+            fail: &self.fail,
+        }))
+    }
+}
+
+impl LockedRecord for FlakyRecord<'_> {
+    fn load(&mut self) -> Result<KeyMarks, GuardError> {
+        self.inner.load()
     }
 
-    fn save(&self, key: &PublicKeyHash, marks: &KeyMarks) -> Result<(), GuardError> {
+    fn save(&mut self, marks: &KeyMarks) -> Result<(), GuardError> {
         if self.fail.load(Ordering::SeqCst) {
             return Err(GuardError::StoreIo {
                 path: "flaky".into(),
@@ -253,7 +267,7 @@ impl WatermarkStore for Flaky {
                 source: std::io::Error::other("disk full"),
             });
         }
-        self.inner.save(key, marks)
+        self.inner.save(marks)
     }
 }
 
@@ -329,10 +343,15 @@ fn file_store_survives_a_restart() {
         attestation_mark["digest"],
         hex::encode(tezos_keys::payload::digest(&attestation(1_000_000, 2, 1)))
     );
+    let mut names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
     assert_eq!(
-        fs::read_dir(dir.path()).unwrap().count(),
-        1,
-        "one file per key, no temporary file left behind"
+        names,
+        [format!("{pkh}.json"), format!("{pkh}.lock")],
+        "one record and one lock file per key, no temporary file left behind"
     );
     #[cfg(unix)]
     {
@@ -424,9 +443,179 @@ fn unreadable_record_stops_signing() {
     fs::create_dir(store.path_for(&sk.public_key().hash())).unwrap();
     let guard = HighWatermark::new(store);
     let err = sign(&guard, &sk, &attestation(1, 0, 1)).unwrap_err();
+    assert_eq!(err.kind(), "watermark_store_corrupt", "{err}");
     assert!(
-        matches!(err, GuardError::StoreIo { action: "read", .. }),
+        err.to_string()
+            .contains("it is a directory, not a regular file"),
         "{err}"
+    );
+}
+
+/// A file outside the store that a planted symbolic link points to.
+#[cfg(unix)]
+fn planted(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let outside = dir.parent().unwrap().join(format!("precious-{name}"));
+    fs::write(&outside, b"precious").unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join(name)).unwrap();
+    outside
+}
+
+#[cfg(unix)]
+#[test]
+fn planted_symbolic_links_are_never_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("watermarks");
+    let sk = key(TZ2_KEY);
+    let pkh = sk.public_key().hash();
+    let guard = HighWatermark::new(FileStore::create(&dir).unwrap());
+
+    // At the record: refused as corrupt, the target untouched.
+    let outside = planted(&dir, &format!("{pkh}.json"));
+    let err = sign(&guard, &sk, &attestation(1, 0, 1)).unwrap_err();
+    assert_eq!(err.kind(), "watermark_store_corrupt", "{err}");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    fs::remove_file(dir.join(format!("{pkh}.json"))).unwrap();
+
+    // At the lock file.
+    fs::remove_file(dir.join(format!("{pkh}.lock"))).unwrap();
+    let outside_lock = planted(&dir, &format!("{pkh}.lock"));
+    let err = sign(&guard, &sk, &attestation(1, 0, 1)).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    fs::remove_file(dir.join(format!("{pkh}.lock"))).unwrap();
+
+    // At the temporary name every writer used to share: ignored, never written through.
+    let outside_tmp = planted(&dir, &format!("{pkh}.json.tmp"));
+    sign(&guard, &sk, &attestation(1, 0, 1)).unwrap();
+    sign(&guard, &sk, &attestation(2, 0, 1)).unwrap();
+    for file in [outside, outside_lock, outside_tmp] {
+        assert_eq!(fs::read(&file).unwrap(), b"precious", "{}", file.display());
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_an_oversized_file_as_record_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sk = key(TZ2_KEY);
+    let store = FileStore::open(dir.path()).unwrap();
+    let path = store.path_for(&sk.public_key().hash());
+    let guard = HighWatermark::new(store);
+    let status = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let err = sign(&guard, &sk, &attestation(1, 0, 1)).unwrap_err(); // no hang
+    assert!(err.to_string().contains("it is a FIFO"), "{err}");
+    fs::remove_file(&path).unwrap();
+    let big = usize::try_from(FileStore::MAX_RECORD_BYTES).unwrap() + 1;
+    fs::write(&path, vec![b' '; big]).unwrap();
+    let err = sign(&guard, &sk, &attestation(1, 0, 1)).unwrap_err();
+    assert_eq!(err.kind(), "watermark_store_corrupt", "{err}");
+    assert!(err.to_string().contains("larger than"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("watermarks");
+    let sk = key(TZ2_KEY);
+    let guard = HighWatermark::new(FileStore::create(&dir).unwrap());
+    let mode = fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "created owner-only");
+    sign(&guard, &sk, &attestation(1, 0, 1)).unwrap();
+    for mode in [0o777, 0o1777, 0o770, 0o722] {
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        for err in [
+            FileStore::open(&dir).unwrap_err(),
+            FileStore::create(&dir).unwrap_err(),
+            // Checked at every signature, not only on open.
+            sign(&guard, &sk, &attestation(2, 0, 1)).unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), "watermark_store_unsafe", "{err}");
+            let text = err.to_string();
+            assert!(text.contains(&dir.display().to_string()), "{text}");
+            assert!(text.contains("chmod 700"), "{text}");
+        }
+        let now = fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(
+            now & 0o7777,
+            mode,
+            "never changed behind the operator's back"
+        );
+    }
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    sign(&guard, &sk, &attestation(2, 0, 1)).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_owned_by_another_user_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let me = fs::metadata(tmp.path()).unwrap().uid();
+    // As root, give a directory away; otherwise use one that root owns.
+    let dir = if me == 0 {
+        let dir = tmp.path().join("theirs");
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+        dir
+    } else {
+        std::path::PathBuf::from("/")
+    };
+    let err = FileStore::open(&dir).unwrap_err();
+    assert_eq!(err.kind(), "watermark_store_unsafe", "{err}");
+    let text = err.to_string();
+    assert!(text.contains("is owned by user id"), "{text}");
+    assert!(text.contains("chown"), "{text}");
+}
+
+#[test]
+fn a_lock_held_too_long_is_store_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let sk = key(TZ2_KEY);
+    let pkh = sk.public_key().hash();
+    let holder = FileStore::open(dir.path()).unwrap();
+    let held = holder.lock(&pkh).unwrap();
+    let store = FileStore::open(dir.path())
+        .unwrap()
+        .with_lock_timeout(Duration::from_millis(100));
+    let guard = HighWatermark::new(store);
+    let err = sign(&guard, &sk, &attestation(1, 0, 1)).unwrap_err();
+    assert_eq!(err.kind(), "watermark_store_busy", "{err}");
+    assert!(
+        err.to_string().contains(".lock was held by another signer"),
+        "{err}"
+    );
+    // Another key is not blocked; the released key signs again.
+    sign(&guard, &key(TZ3_KEY), &attestation(1, 0, 1)).unwrap();
+    drop(held);
+    sign(&guard, &sk, &attestation(1, 0, 1)).unwrap();
+}
+
+#[test]
+fn error_kinds_are_stable() {
+    let sk = key(TZ2_KEY);
+    let guard = memory_guard();
+    sign(&guard, &sk, &attestation(5, 0, 1)).unwrap();
+    let kind = |r: Result<Signature, GuardError>| r.unwrap_err().kind();
+    assert_eq!(
+        kind(sign(&guard, &sk, &attestation(5, 0, 2))),
+        "double_sign"
+    );
+    assert_eq!(kind(sign(&guard, &sk, &[0x13, 0])), "invalid_payload");
+    let pkh = sk.public_key().hash();
+    let policy = KeyPolicy::custody();
+    assert_eq!(
+        kind(guard.sign(&pkh, &policy, &sk, &attestation(6, 0, 1))),
+        "watermark_not_allowed"
+    );
+    let baking = KeyPolicy::baking();
+    assert_eq!(
+        kind(guard.sign(&pkh, &baking, &Failing, &attestation(6, 0, 1))),
+        "signer_failed"
     );
 }
 
@@ -435,15 +624,19 @@ fn vanished_directory_stops_signing() {
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("watermarks");
     let sk = key(TZ2_KEY);
-    let guard = HighWatermark::new(FileStore::open(&sub).unwrap());
+    let guard = HighWatermark::new(FileStore::create(&sub).unwrap());
     sign(&guard, &sk, &attestation(1, 0, 1)).unwrap();
     fs::remove_dir_all(&sub).unwrap(); // e.g. a volume that is no longer mounted
     let err = sign(&guard, &sk, &attestation(2, 0, 1)).unwrap_err();
-    assert!(matches!(err, GuardError::StoreIo { .. }), "{err}");
-    assert!(FileStore::open_existing(&sub).is_err());
+    assert_eq!(err.kind(), "watermark_store_missing", "{err}");
+    assert!(!sub.exists(), "never created by signing");
+    let err = FileStore::open(&sub).unwrap_err();
+    assert_eq!(err.kind(), "watermark_store_missing", "{err}");
+    assert!(!sub.exists(), "never created by open");
     let file = dir.path().join("file");
     fs::write(&file, "").unwrap();
     assert!(FileStore::open(&file).is_err());
+    assert!(FileStore::create(&file).is_err());
 }
 
 #[test]

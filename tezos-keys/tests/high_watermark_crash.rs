@@ -99,7 +99,7 @@ fn crash_child() {
         parts[2].parse::<u64>().unwrap(),
     );
     let pkh = key(TZ2_KEY).public_key().hash();
-    let guard = HighWatermark::new(FileStore::open_existing(dir).unwrap());
+    let guard = HighWatermark::new(FileStore::open(dir).unwrap());
     let signer = Randomised {
         run,
         calls: AtomicU64::new(0),
@@ -171,7 +171,7 @@ fn sigkill_at_random_moments_never_double_signs() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
     let log = tmp.path().join("signed.log");
-    let store = FileStore::open(&dir).unwrap();
+    let store = FileStore::create(&dir).unwrap();
     let pkh = key(TZ2_KEY).public_key().hash();
     let exe = std::env::current_exe().unwrap();
     let mut seed = SystemTime::now()

@@ -2,45 +2,64 @@
 //!
 //! See [`FileStore`] for the file format.
 
-use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write as _};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::{GuardError, Height, KeyMarks, Mark, MarkKind};
+use crate::durable::{self, DurableError};
 use crate::{ChainId, PublicKeyHash, Signature};
 
-/// Storage for high-watermarks: one record ([`KeyMarks`]) per key.
+/// Storage for high-watermarks: one record ([`KeyMarks`]) per key, each behind its own lock.
 ///
-/// The guard calls both methods while holding the key's lock, so an implementation needs no
-/// locking of its own per key.
+/// The guard calls [`WatermarkStore::lock`] and then, through the [`LockedRecord`] it gets,
+/// loads, signs and saves: the lock must exclude every other holder of the same key's lock,
+/// in this process (other threads, other guards over the same store) and, for a store shared
+/// between processes, in every process, until the [`LockedRecord`] is dropped.
 pub trait WatermarkStore: Send + Sync {
-    /// Everything recorded for `key`; empty if nothing was ever recorded.
+    /// Takes the exclusive lock on `key`'s record, waiting for it (for a bounded time).
+    ///
+    /// # Errors
+    /// [`GuardError::StoreBusy`] if the wait ran out; any other store error, e.g.
+    /// [`GuardError::StoreMissing`] for a store whose directory has vanished.
+    fn lock(&self, key: &PublicKeyHash) -> Result<Box<dyn LockedRecord + '_>, GuardError>;
+
+    /// Everything recorded for `key` (taking and releasing its lock): to display or check a
+    /// record. Empty if nothing was ever recorded.
+    ///
+    /// # Errors
+    /// As [`WatermarkStore::lock`] and [`LockedRecord::load`].
+    fn load(&self, key: &PublicKeyHash) -> Result<KeyMarks, GuardError> {
+        self.lock(key)?.load()
+    }
+}
+
+/// One key's record, locked by [`WatermarkStore::lock`] until this is dropped.
+pub trait LockedRecord {
+    /// Everything recorded for the key; empty if nothing was ever recorded.
     ///
     /// # Errors
     /// [`GuardError::StoreCorrupt`] for a record that exists but cannot be parsed (never
     /// return an empty record for it), [`GuardError::StoreIo`] if it cannot be read.
-    fn load(&self, key: &PublicKeyHash) -> Result<KeyMarks, GuardError>;
+    fn load(&mut self) -> Result<KeyMarks, GuardError>;
 
-    /// Replaces the record for `key`. When this returns `Ok`, the record must survive a crash
+    /// Replaces the key's record. When this returns `Ok`, the record must survive a crash
     /// or power loss; on `Err` the old or the new record may be in place, never a mix.
     ///
     /// # Errors
     /// [`GuardError::StoreIo`] (or [`GuardError::StoreCorrupt`]) when it could not be made durable.
-    fn save(&self, key: &PublicKeyHash, marks: &KeyMarks) -> Result<(), GuardError>;
+    fn save(&mut self, marks: &KeyMarks) -> Result<(), GuardError>;
 }
 
 /// A store shared with the caller (e.g. a test keeping a handle on a [`MemoryStore`]).
 impl<T: WatermarkStore + ?Sized> WatermarkStore for Arc<T> {
-    fn load(&self, key: &PublicKeyHash) -> Result<KeyMarks, GuardError> {
-        (**self).load(key)
-    }
-
-    fn save(&self, key: &PublicKeyHash, marks: &KeyMarks) -> Result<(), GuardError> {
-        (**self).save(key, marks)
+    fn lock(&self, key: &PublicKeyHash) -> Result<Box<dyn LockedRecord + '_>, GuardError> {
+        (**self).lock(key)
     }
 }
 
@@ -48,6 +67,8 @@ impl<T: WatermarkStore + ?Sized> WatermarkStore for Arc<T> {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<PublicKeyHash, KeyMarks>>,
+    locked: Mutex<HashSet<PublicKeyHash>>,
+    released: Condvar,
 }
 
 impl MemoryStore {
@@ -58,23 +79,84 @@ impl MemoryStore {
 }
 
 impl WatermarkStore for MemoryStore {
-    fn load(&self, key: &PublicKeyHash) -> Result<KeyMarks, GuardError> {
-        let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(records.get(key).cloned().unwrap_or_default())
+    fn lock(&self, key: &PublicKeyHash) -> Result<Box<dyn LockedRecord + '_>, GuardError> {
+        let mut locked = self.locked.lock().unwrap_or_else(PoisonError::into_inner);
+        while locked.contains(key) {
+            locked = self
+                .released
+                .wait(locked)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        locked.insert(*key);
+        Ok(Box::new(MemoryRecord {
+            store: self,
+            key: *key,
+        }))
+    }
+}
+
+/// A [`MemoryStore`] record, locked: the key is in `locked` until this is dropped.
+struct MemoryRecord<'a> {
+    store: &'a MemoryStore,
+    key: PublicKeyHash,
+}
+
+impl LockedRecord for MemoryRecord<'_> {
+    fn load(&mut self) -> Result<KeyMarks, GuardError> {
+        let records = self
+            .store
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(records.get(&self.key).cloned().unwrap_or_default())
     }
 
-    fn save(&self, key: &PublicKeyHash, marks: &KeyMarks) -> Result<(), GuardError> {
-        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        records.insert(*key, marks.clone());
+    fn save(&mut self, marks: &KeyMarks) -> Result<(), GuardError> {
+        let mut records = self
+            .store
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        records.insert(self.key, marks.clone());
         Ok(())
+    }
+}
+
+impl Drop for MemoryRecord<'_> {
+    fn drop(&mut self) {
+        let mut locked = self
+            .store
+            .locked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        locked.remove(&self.key);
+        self.store.released.notify_all();
     }
 }
 
 /// High-watermarks in a directory, one JSON file per key.
 ///
-/// Each save writes `<address>.json.tmp` (mode 0600), fsyncs it, renames it over
-/// `<address>.json` and fsyncs the directory, so a crash leaves either the old or the new
-/// record, complete. One process per directory.
+/// Any number of processes and threads on one host may share a directory:
+///
+/// - **Lock.** [`WatermarkStore::lock`] takes an exclusive OS file lock (`flock`) on
+///   `<dir>/<address>.lock`, a file created beside the record and never removed, and the guard
+///   holds it from loading the record through signing to the durable save. The kernel drops it
+///   when its holder exits or is killed. The wait is bounded ([`FileStore::with_lock_timeout`],
+///   default [`FileStore::DEFAULT_LOCK_TIMEOUT`]): then [`GuardError::StoreBusy`].
+/// - **Write.** Each save goes through [`crate::durable::replace`]: a temporary file with a
+///   name of its own, created `O_EXCL|O_NOFOLLOW` with mode 0600, fsynced, renamed over
+///   `<address>.json`, the directory fsynced; a crash leaves the old or the new record, complete.
+/// - **Read.** Records are read `O_NOFOLLOW`, must be regular files of at most
+///   [`FileStore::MAX_RECORD_BYTES`]: a symbolic link or FIFO is [`GuardError::StoreCorrupt`].
+/// - **Directory.** It must exist ([`FileStore::open`] never creates it; [`FileStore::create`]
+///   does) and be writable by its owner only, the user running the guard: a directory that
+///   group or others can write, or that another user owns, is [`GuardError::StoreUnsafe`]
+///   (anybody who can write it could plant a symbolic link or replace a record). It is checked
+///   on open and again at every lock, so a directory that vanished (an unmounted volume) or
+///   was opened up since stops signing.
+///
+/// The lock is an advisory lock of this host's kernel: processes on several hosts sharing one
+/// network file system are **not** excluded from each other.
 ///
 /// # File format
 ///
@@ -99,8 +181,8 @@ impl WatermarkStore for MemoryStore {
 ///
 /// `round` is `null` for legacy payloads. Why one file per key, not per (key, chain): the guard
 /// serialises requests with one lock per key, so one file per key is written by exactly one
-/// writer at a time, and different keys never share a file (or wait on each other's fsync);
-/// a key signs on one or two chains, so the file stays a few hundred bytes.
+/// writer at a time, and different keys never share a file, a lock or an fsync; a key signs
+/// on one or two chains, so the file stays a few hundred bytes.
 ///
 /// Reading is strict: unknown fields, a wrong `format`, another key's address, an unknown
 /// chain or kind, a digest that is not 32 bytes, a signature for another curve or a duplicate
@@ -110,7 +192,9 @@ impl WatermarkStore for MemoryStore {
 /// ```
 /// use tezos_keys::high_watermark::{FileStore, WatermarkStore};
 /// # let dir = std::env::temp_dir().join(format!("hwm-doc-{}", std::process::id()));
-/// let store = FileStore::open(&dir)?; // created (mode 0700) if missing
+/// let missing = FileStore::open(&dir).unwrap_err(); // never created when opened to sign
+/// assert_eq!(missing.kind(), "watermark_store_missing");
+/// let store = FileStore::create(&dir)?; // created with mode 0700 (e.g. `watermark init`)
 /// let key = "tz2Ch1abG7FNiibmV26Uzgdsnfni9XGrk5wD".parse()?;
 /// assert!(store.load(&key)?.is_empty()); // no file yet: first use
 /// assert!(store.path_for(&key).ends_with("tz2Ch1abG7FNiibmV26Uzgdsnfni9XGrk5wD.json"));
@@ -120,6 +204,7 @@ impl WatermarkStore for MemoryStore {
 #[derive(Clone, Debug)]
 pub struct FileStore {
     dir: PathBuf,
+    lock_timeout: Duration,
 }
 
 const FORMAT: &str = "tezos-keys high-watermark v1";
@@ -144,40 +229,46 @@ struct FileMark {
 }
 
 impl FileStore {
-    /// Opens the store in `dir`, creating the directory (mode 0700) if it is missing.
+    /// How long [`WatermarkStore::lock`] waits for another holder by default: far longer
+    /// than a signature takes (milliseconds), far shorter than a baker's deadline.
+    pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// The largest record read: a key's record is a few hundred bytes per chain.
+    pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+    /// Opens the store in the existing directory `dir`, to sign: a missing directory is
+    /// [`GuardError::StoreMissing`], never created here (it may be an unmounted volume, a
+    /// typo or another `HOME`; signing from an empty store could double-sign).
     ///
     /// # Errors
-    /// [`GuardError::StoreIo`] if it cannot be created or is not a directory.
+    /// [`GuardError::StoreMissing`], [`GuardError::StoreUnsafe`] (see the type's
+    /// documentation), [`GuardError::StoreIo`] for something that is not a directory.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, GuardError> {
         let dir = dir.as_ref();
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(dir)
-            .map_err(io(dir, "create the directory of"))?;
-        Self::open_existing(dir)
-    }
-
-    /// Opens the store in `dir`, which must already exist: use this when a missing directory
-    /// means a misconfiguration or an unmounted volume rather than a new signer.
-    ///
-    /// # Errors
-    /// [`GuardError::StoreIo`] if `dir` is missing or not a directory.
-    pub fn open_existing(dir: impl AsRef<Path>) -> Result<Self, GuardError> {
-        let dir = dir.as_ref();
-        let meta = fs::metadata(dir).map_err(io(dir, "open the directory of"))?;
-        if !meta.is_dir() {
-            return Err(GuardError::StoreIo {
-                path: dir.to_path_buf(),
-                action: "open the directory of",
-                source: std::io::Error::other("not a directory"),
-            });
-        }
+        durable::check_private_dir(dir).map_err(store_error)?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
         })
+    }
+
+    /// Creates the directory `dir` (and missing parents, mode 0700) if it is missing, then
+    /// opens it as [`FileStore::open`] does: for a new signer (`tezos-hsm watermark init`,
+    /// `key generate`, `key restore`). An existing directory is used as it is, never changed.
+    ///
+    /// # Errors
+    /// As [`FileStore::open`]; [`GuardError::StoreIo`] if it cannot be created.
+    pub fn create(dir: impl AsRef<Path>) -> Result<Self, GuardError> {
+        let dir = dir.as_ref();
+        durable::create_private_dir(dir).map_err(store_error)?;
+        Self::open(dir)
+    }
+
+    /// The same store, waiting at most `timeout` for a key's lock.
+    #[must_use]
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     /// The directory.
@@ -188,6 +279,11 @@ impl FileStore {
     /// The file holding `key`'s record: `<dir>/<address>.json`.
     pub fn path_for(&self, key: &PublicKeyHash) -> PathBuf {
         self.dir.join(format!("{key}.json"))
+    }
+
+    /// The file locked while `key`'s record is used: `<dir>/<address>.lock`.
+    pub fn lock_path_for(&self, key: &PublicKeyHash) -> PathBuf {
+        self.dir.join(format!("{key}.lock"))
     }
 
     fn parse(key: &PublicKeyHash, path: &Path, bytes: &[u8]) -> Result<KeyMarks, GuardError> {
@@ -269,59 +365,124 @@ impl FileStore {
     }
 }
 
-fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> GuardError {
-    let path = path.to_path_buf();
-    move |source| GuardError::StoreIo {
-        path,
-        action,
-        source,
+/// A [`durable`] error, as the guard reports it.
+fn store_error(e: DurableError) -> GuardError {
+    match e {
+        DurableError::MissingDir { path } => GuardError::StoreMissing { dir: path },
+        DurableError::UnsafeDir { path, problem, fix } => GuardError::StoreUnsafe {
+            dir: path,
+            problem,
+            fix,
+        },
+        DurableError::Io {
+            action,
+            path,
+            source,
+        } => GuardError::StoreIo {
+            path,
+            action,
+            source,
+        },
+        DurableError::NotRegular { path, found } => GuardError::StoreCorrupt {
+            path,
+            reason: format!("it is a {found}, not a regular file"),
+        },
+        DurableError::TooLarge { path, limit } => GuardError::StoreCorrupt {
+            path,
+            reason: format!("it is larger than {limit} bytes"),
+        },
+        DurableError::NotADirectory { path } => GuardError::StoreIo {
+            path,
+            action: "open the directory of",
+            source: std::io::Error::new(ErrorKind::NotADirectory, "not a directory"),
+        },
+        DurableError::Exists { path } => GuardError::StoreIo {
+            path,
+            action: "create",
+            source: std::io::Error::from(ErrorKind::AlreadyExists),
+        },
     }
 }
 
 impl WatermarkStore for FileStore {
-    fn load(&self, key: &PublicKeyHash) -> Result<KeyMarks, GuardError> {
-        let path = self.path_for(key);
-        match fs::read(&path) {
-            Ok(bytes) => Self::parse(key, &path, &bytes),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                // "Nothing signed yet" only if the directory is still there: a vanished or
-                // unmounted directory must not look like a fresh start.
-                Self::open_existing(&self.dir)?;
-                Ok(KeyMarks::new())
+    fn lock(&self, key: &PublicKeyHash) -> Result<Box<dyn LockedRecord + '_>, GuardError> {
+        // Again at every lock: a directory that vanished or was opened up since `open`
+        // stops signing.
+        durable::check_private_dir(&self.dir).map_err(store_error)?;
+        let path = self.lock_path_for(key);
+        let file = durable::open_lock_file(&path).map_err(store_error)?;
+        let started = Instant::now();
+        let mut pause = Duration::from_micros(100);
+        loop {
+            match try_lock(&file) {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(source) => {
+                    return Err(GuardError::StoreIo {
+                        path,
+                        action: "lock",
+                        source,
+                    })
+                }
             }
-            Err(e) => Err(io(&path, "read")(e)),
+            let waited = started.elapsed();
+            if waited >= self.lock_timeout {
+                return Err(GuardError::StoreBusy { path, waited });
+            }
+            std::thread::sleep(pause.min(self.lock_timeout - waited));
+            pause = (pause * 2).min(Duration::from_millis(5));
         }
-    }
-
-    fn save(&self, key: &PublicKeyHash, marks: &KeyMarks) -> Result<(), GuardError> {
-        let path = self.path_for(key);
-        let tmp = self.dir.join(format!("{key}.json.tmp"));
-        let bytes = Self::render(key, marks).map_err(|e| GuardError::StoreCorrupt {
-            path: path.clone(),
-            reason: format!("cannot serialise the record: {e}"),
-        })?;
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp).map_err(io(&tmp, "create"))?;
-        file.write_all(&bytes).map_err(io(&tmp, "write"))?;
-        file.sync_all().map_err(io(&tmp, "fsync"))?;
-        drop(file);
-        fs::rename(&tmp, &path).map_err(io(&path, "rename the temporary file onto"))?;
-        sync_dir(&self.dir)
+        Ok(Box::new(LockedFile {
+            store: self,
+            key: *key,
+            _lock: file,
+        }))
     }
 }
 
+/// Takes an exclusive `flock` on `file` if it is free: `Ok(false)` if another open file holds
+/// it (another process, or another thread of this one: each lock opens the file anew).
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<(), GuardError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir, "fsync the directory of"))
+fn try_lock(file: &File) -> std::io::Result<bool> {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<(), GuardError> {
-    // Directories cannot be opened for fsync here; the rename is still atomic.
-    Ok(())
+fn try_lock(_file: &File) -> std::io::Result<bool> {
+    Err(std::io::Error::new(
+        ErrorKind::Unsupported,
+        "file locks are implemented on Unix only",
+    ))
+}
+
+/// A [`FileStore`] record, locked: the `flock` on its lock file is released when the file is
+/// closed, when this is dropped (or by the kernel, if the process dies).
+struct LockedFile<'a> {
+    store: &'a FileStore,
+    key: PublicKeyHash,
+    _lock: File,
+}
+
+impl LockedRecord for LockedFile<'_> {
+    fn load(&mut self) -> Result<KeyMarks, GuardError> {
+        let path = self.store.path_for(&self.key);
+        match durable::read_regular(&path, FileStore::MAX_RECORD_BYTES).map_err(store_error)? {
+            Some(bytes) => FileStore::parse(&self.key, &path, &bytes),
+            None => Ok(KeyMarks::new()),
+        }
+    }
+
+    fn save(&mut self, marks: &KeyMarks) -> Result<(), GuardError> {
+        let path = self.store.path_for(&self.key);
+        let bytes = FileStore::render(&self.key, marks).map_err(|e| GuardError::StoreCorrupt {
+            path: path.clone(),
+            reason: format!("cannot serialise the record: {e}"),
+        })?;
+        durable::replace(&path, &bytes).map_err(store_error)
+    }
 }
