@@ -51,6 +51,7 @@ fn sign_refuses_to_double_sign_and_repeats_the_same_request() {
     let records: Vec<PathBuf> = std::fs::read_dir(home.path().join("watermarks"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json")) // not the `.lock` beside it
         .collect();
     assert_eq!(records.len(), 1, "{records:?}");
     std::fs::write(&records[0], b"{ not json").unwrap();
