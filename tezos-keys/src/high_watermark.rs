@@ -368,33 +368,6 @@ pub enum GuardError {
 }
 
 impl GuardError {
-    /// A stable snake_case name for the error, for scripts and JSON output:
-    ///
-    /// | variant | kind |
-    /// |---|---|
-    /// | [`GuardError::DoubleSign`] | `double_sign` |
-    /// | [`GuardError::PolicyRefused`] | `watermark_not_allowed` |
-    /// | [`GuardError::Payload`] | `invalid_payload` |
-    /// | [`GuardError::StoreCorrupt`] | `watermark_store_corrupt` |
-    /// | [`GuardError::StoreMissing`] | `watermark_store_missing` |
-    /// | [`GuardError::StoreUnsafe`] | `watermark_store_unsafe` |
-    /// | [`GuardError::StoreBusy`] | `watermark_store_busy` |
-    /// | [`GuardError::StoreIo`] | `watermark_store_io` |
-    /// | [`GuardError::Signer`] | `signer_failed` |
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::DoubleSign { .. } => "double_sign",
-            Self::PolicyRefused { .. } => "watermark_not_allowed",
-            Self::Payload(_) => "invalid_payload",
-            Self::StoreCorrupt { .. } => "watermark_store_corrupt",
-            Self::StoreMissing { .. } => "watermark_store_missing",
-            Self::StoreUnsafe { .. } => "watermark_store_unsafe",
-            Self::StoreBusy { .. } => "watermark_store_busy",
-            Self::StoreIo { .. } => "watermark_store_io",
-            Self::Signer(_) => "signer_failed",
-        }
-    }
-
     /// Whether this is a [`GuardError::DoubleSign`] refusal.
     pub fn is_double_sign(&self) -> bool {
         matches!(self, Self::DoubleSign { .. })
@@ -408,6 +381,9 @@ impl GuardError {
     /// | `watermark_not_allowed` | [`GuardError::PolicyRefused`] |
     /// | [`crate::Error::kind`] | [`GuardError::Payload`] (`invalid_input`) |
     /// | `watermark_store_corrupt` | [`GuardError::StoreCorrupt`] |
+    /// | `watermark_store_missing` | [`GuardError::StoreMissing`] |
+    /// | `watermark_store_unsafe` | [`GuardError::StoreUnsafe`] |
+    /// | `watermark_store_busy` | [`GuardError::StoreBusy`] |
     /// | `io` | [`GuardError::StoreIo`] |
     /// | the signer's own kind, else `sign_failed` | [`GuardError::Signer`] |
     ///
@@ -420,6 +396,9 @@ impl GuardError {
             Self::PolicyRefused { .. } => "watermark_not_allowed",
             Self::Payload(e) => e.kind(),
             Self::StoreCorrupt { .. } => "watermark_store_corrupt",
+            Self::StoreMissing { .. } => "watermark_store_missing",
+            Self::StoreUnsafe { .. } => "watermark_store_unsafe",
+            Self::StoreBusy { .. } => "watermark_store_busy",
             Self::StoreIo { .. } => "io",
             Self::Signer(e) => signer_kind(e),
         }

@@ -86,6 +86,27 @@ fn guard_error_kinds_are_stable() {
             "watermark_store_corrupt",
         ),
         (
+            GuardError::StoreMissing {
+                dir: PathBuf::new(),
+            },
+            "watermark_store_missing",
+        ),
+        (
+            GuardError::StoreUnsafe {
+                dir: PathBuf::new(),
+                problem: "x".into(),
+                fix: "x".into(),
+            },
+            "watermark_store_unsafe",
+        ),
+        (
+            GuardError::StoreBusy {
+                path: PathBuf::new(),
+                waited: std::time::Duration::ZERO,
+            },
+            "watermark_store_busy",
+        ),
+        (
             GuardError::StoreIo {
                 path: PathBuf::new(),
                 action: "read",

@@ -605,7 +605,7 @@ fn error_kinds_are_stable() {
         kind(sign(&guard, &sk, &attestation(5, 0, 2))),
         "double_sign"
     );
-    assert_eq!(kind(sign(&guard, &sk, &[0x13, 0])), "invalid_payload");
+    assert_eq!(kind(sign(&guard, &sk, &[0x13, 0])), "invalid_input");
     let pkh = sk.public_key().hash();
     let policy = KeyPolicy::custody();
     assert_eq!(
@@ -615,7 +615,7 @@ fn error_kinds_are_stable() {
     let baking = KeyPolicy::baking();
     assert_eq!(
         kind(guard.sign(&pkh, &baking, &Failing, &attestation(6, 0, 1))),
-        "signer_failed"
+        "sign_failed"
     );
 }
 
