@@ -75,6 +75,17 @@ pub enum Command {
     /// HSM users (AWS CloudHSM only, through cloudhsm-cli; credentials from --pin).
     #[command(subcommand)]
     User(UserCommand),
+    /// The double-signing guard's records (--watermark-dir).
+    #[command(subcommand)]
+    Watermark(WatermarkCommand),
+}
+
+/// `watermark ...`
+#[derive(Subcommand)]
+pub enum WatermarkCommand {
+    /// Create the directory of the double-signing records (mode 0700), for a new signer.
+    /// `sign` never creates it: a missing one may be an unmounted volume or a wrong path.
+    Init,
 }
 
 /// `user ...`

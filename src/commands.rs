@@ -8,6 +8,7 @@ mod sign;
 mod token;
 mod user;
 mod verify;
+mod watermark;
 mod wrapkey;
 
 use std::fmt::Display;
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> Result<Rendered, CliError> {
         Command::Demo => Rendered::new(&demo::run(globals)?, json),
         Command::Cluster(command) => Rendered::new(&cluster::run(globals, command)?, json),
         Command::User(command) => user::run(globals, command),
+        Command::Watermark(command) => Rendered::new(&watermark::run(globals, command)?, json),
     }
 }
 

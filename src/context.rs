@@ -38,6 +38,15 @@ pub struct Context {
     pub watermark_dir: PathBuf,
 }
 
+/// Where the double-signing guard keeps its records: `--watermark-dir`, else
+/// `TEZOS_HSM_HOME/watermarks`.
+pub fn watermark_dir(globals: &GlobalArgs) -> Result<PathBuf, CliError> {
+    Ok(match &globals.watermark_dir {
+        Some(dir) => dir.clone(),
+        None => Home::locate()?.dir().join("watermarks"),
+    })
+}
+
 impl Context {
     /// The context of `globals`; prepares the local store when no module is configured.
     pub fn new(globals: &GlobalArgs) -> Result<Self, CliError> {
@@ -62,10 +71,7 @@ impl Context {
             so_pin: globals.so_pin.clone(),
             json: globals.json,
             target,
-            watermark_dir: match &globals.watermark_dir {
-                Some(dir) => dir.clone(),
-                None => Home::locate()?.dir().join("watermarks"),
-            },
+            watermark_dir: watermark_dir(globals)?,
         })
     }
 

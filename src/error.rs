@@ -91,7 +91,6 @@ impl From<GuardError> for CliError {
                 format!("{e}\n  pass --allow with the watermarks this key may sign"),
             ),
             GuardError::Payload(inner) => inner.into(),
-            GuardError::StoreCorrupt { .. } => Self::new("watermark_store_corrupt", e.to_string()),
             // The signer's own error (HSM, PIN, key...) keeps its kind.
             GuardError::Signer(ref inner) => {
                 match std::error::Error::source(inner).and_then(|s| s.downcast_ref::<SignError>()) {
@@ -99,7 +98,8 @@ impl From<GuardError> for CliError {
                     _ => Self::new("sign_failed", e.to_string()),
                 }
             }
-            other => Self::new("io", other.to_string()),
+            // Store errors: watermark_store_missing, _unsafe, _busy, _corrupt, io.
+            other => Self::new(other.kind(), other.to_string()),
         }
     }
 }

@@ -59,8 +59,13 @@ fn sign_refuses_to_double_sign_and_repeats_the_same_request() {
         error_kind(sign(&attestation(12, 0, 6))),
         "watermark_store_corrupt"
     );
-    // --watermark-dir puts the records elsewhere.
+    // --watermark-dir puts the records elsewhere, in a directory `sign` never creates.
     let other = home.path().join("other-watermarks");
+    let args = ["--watermark-dir", other.to_str().unwrap()];
+    let missing = sign_with(&home, &attestation(12, 0, 6), &args);
+    assert_eq!(error_kind(missing), "watermark_store_missing");
+    assert!(!other.exists());
+    home.json(&["watermark", "init", args[0], args[1]]);
     home.json(&[
         "sign",
         "baker",
@@ -69,6 +74,10 @@ fn sign_refuses_to_double_sign_and_repeats_the_same_request() {
         other.to_str().unwrap(),
     ]);
     assert!(other.read_dir().unwrap().next().is_some());
+}
+
+fn sign_with(home: &CliHome, payload: &str, extra: &[&str]) -> CliRun {
+    home.run(&[&["sign", "baker", payload, "--json"][..], extra].concat())
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::fmt;
 
 use cryptoki_ops::{EcKeySpec, Hsm, KeyClass, KeyPairInfo, KeySelector};
 use serde::Serialize;
+use tezos_keys::high_watermark::FileStore;
 use tezos_keys::tezos_public_key;
 
 use super::user::Users;
@@ -38,7 +39,10 @@ pub fn run(globals: &GlobalArgs, command: KeyCommand) -> Result<Rendered, CliErr
             label,
             backupable,
         } => {
-            let (_, hsm) = open(globals)?;
+            let (ctx, hsm) = open(globals)?;
+            // A new signing key gets its double-signing records' directory now, so that
+            // `sign` never has to create it.
+            FileStore::create(&ctx.watermark_dir)?;
             let mut spec = EcKeySpec::new(curve, label);
             spec.backupable = backupable;
             let pair = hsm.generate_ec_key(&spec)?;
@@ -68,7 +72,9 @@ pub fn run(globals: &GlobalArgs, command: KeyCommand) -> Result<Rendered, CliErr
         }
         KeyCommand::Backup(args) => Rendered::new(&backup::backup(&open(globals)?.1, args)?, json),
         KeyCommand::Restore(args) => {
-            Rendered::new(&backup::restore(&open(globals)?.1, args)?, json)
+            let (ctx, hsm) = open(globals)?;
+            FileStore::create(&ctx.watermark_dir)?; // as for `key generate`
+            Rendered::new(&backup::restore(&hsm, args)?, json)
         }
         KeyCommand::Replicate(args) => {
             let (ctx, hsm) = open(globals)?;
