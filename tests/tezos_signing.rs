@@ -100,3 +100,41 @@ softhsm_test!(fn hsm_keys_work_where_rustcrypto_signers_are_expected(token) {
     let wrong: Result<k256::ecdsa::Signature, _> = r1.sign_prehash(&digest);
     assert!(wrong.is_err());
 });
+
+softhsm_test!(fn verify_after_sign_refuses_a_signature_of_the_wrong_key_pair(token) {
+    // A token where a key's public object (same CKA_ID) is another key's: a mix-up in a key
+    // ceremony, or a faulty HSM. The signature is made, but it does not verify against the
+    // public key the signer publishes, and verify-after-sign (on by default) must not return it.
+    use cryptoki::object::{Attribute, ObjectClass};
+    let hsm = token.open();
+    for curve in [Curve::Secp256k1, Curve::P256, Curve::Ed25519] {
+        let (a, b) = (format!("a-{curve}"), format!("b-{curve}"));
+        let a_info = hsm.generate_ec_key(&EcKeySpec::new(curve, &a)).unwrap();
+        let b_info = hsm.generate_ec_key(&EcKeySpec::new(curve, &b)).unwrap();
+        hsm.with_session(|s| {
+            let public = |id: &[u8]| {
+                s.find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Id(id.to_vec())])
+            };
+            for handle in public(&a_info.private.id)? {
+                s.destroy_object(handle)?;
+            }
+            for handle in public(&b_info.private.id)? {
+                s.update_attributes(handle, &[Attribute::Id(a_info.private.id.clone())])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let key = HsmKey::open(&hsm, &a.parse().unwrap()).unwrap();
+        assert_eq!(key.public_key(), &tezos_keys::tezos_public_key(&b_info.public_key).unwrap(), "{curve}");
+        let payload = [0x03, 0x12, 0x34];
+        let err = key.sign(&payload).unwrap_err();
+        assert!(matches!(err, SignError::VerifyAfterSignFailed { .. }), "{curve}: {err}");
+        // Without the check the same signature comes out, and the chain would refuse it.
+        let unchecked = key.clone().with_verify_after_sign(false).sign(&payload).unwrap();
+        assert_eq!(
+            verify(key.public_key(), &payload, &unchecked),
+            Err(tezos_keys::Error::VerificationFailed { curve: key.curve() }),
+            "{curve}"
+        );
+    }
+});
