@@ -1,7 +1,10 @@
 //! The command line: global arguments and one subcommand per command group (clap types only).
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 use cryptoki_ops::{Curve, KeySelector, PinSource};
 
@@ -30,10 +33,10 @@ pub struct GlobalArgs {
     pub token: Option<String>,
     /// Where the user PIN comes from: env:VAR, file:PATH or cmd:COMMAND. Default: the
     /// environment variable TEZOS_HSM_PIN (CloudHSM: `<crypto user>:<password>`).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = PinSourceParser)]
     pub pin: Option<PinSource>,
     /// Where the security officer's PIN comes from (for trusted wrapping keys and token init).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = PinSourceParser)]
     pub so_pin: Option<PinSource>,
     /// Print one JSON value on stdout (errors as JSON on stderr).
     #[arg(long, global = true)]
@@ -49,6 +52,45 @@ pub struct GlobalArgs {
     #[arg(long, env = "TEZOS_HSM_CLOUDHSM_CLI_TIMEOUT", global = true, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub cloudhsm_cli_timeout: Option<u64>,
+}
+
+/// Whether `--json` is on the command line, for reporting an argument error the parser gave
+/// before it could say.
+pub fn json_requested() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == "--json")
+}
+
+/// Parses `--pin` and `--so-pin`: where a PIN comes from, never a PIN. A value that is not a
+/// source may be the PIN itself, so the error says which forms are accepted and never repeats it.
+#[derive(Clone)]
+struct PinSourceParser;
+
+impl TypedValueParser for PinSourceParser {
+    type Value = PinSource;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<PinSource, clap::Error> {
+        value.to_str().and_then(|v| v.parse().ok()).ok_or_else(|| {
+            let option = arg
+                .and_then(clap::Arg::get_long)
+                .map_or_else(|| "the PIN option".to_string(), |long| format!("--{long}"));
+            clap::Error::raw(
+                ErrorKind::InvalidValue,
+                format!(
+                    "{option} takes where the PIN comes from, not the PIN itself: env:VAR, \
+                     file:PATH or cmd:COMMAND (the value given is not repeated here)\n"
+                ),
+            )
+            .with_cmd(cmd)
+        })
+    }
 }
 
 /// The command groups.

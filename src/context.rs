@@ -90,10 +90,10 @@ impl Context {
                 let token = other.unwrap_or(current);
                 let module = home.module()?;
                 if token == DEFAULT_TOKEN && home.ensure_token(&module, token)? {
-                    eprintln!(
+                    crate::print::stderr_line(&format!(
                         "note: created the development token '{token}' in {} (SoftHSM2: keys are files on this disk, not in an HSM)",
                         home.dir().display()
-                    );
+                    ));
                 }
                 let given = if other.is_none() {
                     match role {

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use cloudhsm_cli::CloudHsmError;
 use serde_json::json;
+
+use crate::print;
 use tezos_keys::runbook::RunbookError;
 use tezos_keys::{GuardError, SignError};
 
@@ -33,16 +35,39 @@ impl CliError {
 
     /// Prints the error on stderr (as JSON when `json`) and returns the exit code.
     pub fn report(&self, json: bool) -> ExitCode {
-        if json {
-            eprintln!(
-                "{}",
-                json!({"error": {"kind": self.kind, "message": self.message}})
-            );
-        } else {
-            eprintln!("error: {}", self.message);
-        }
+        self.print(json);
         ExitCode::FAILURE
     }
+
+    fn print(&self, json: bool) {
+        if json {
+            let value = json!({"error": {"kind": self.kind, "message": self.message}});
+            print::stderr_line(&value.to_string());
+        } else {
+            print::stderr_line(&format!("error: {}", self.message));
+        }
+    }
+}
+
+/// Handles what the argument parser refused or was asked for: `--help` and `--version` print as
+/// usual; an argument error is the kind `usage` (exit code 2), as JSON under `--json`.
+pub fn usage(e: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    let code = ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    if !json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return code;
+    }
+    let message = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        "a command is missing; run with --help to see the commands".to_string()
+    } else {
+        // The error itself, without the usage and "try --help" lines that follow a blank line.
+        let text = e.render().to_string();
+        let text = text.split("\n\n").next().unwrap_or_default().trim();
+        text.strip_prefix("error: ").unwrap_or(text).to_string()
+    };
+    CliError::new("usage", message).print(true);
+    code
 }
 
 impl From<cryptoki_ops::Error> for CliError {

@@ -5,13 +5,15 @@
 //! `/opt/cloudhsm/lib/libcloudhsm_pkcs11.so` with the PIN `<crypto user>:<password>`.
 //!
 //! Layout: [`cli`] (the arguments), [`context`] (opening the HSM), [`commands`] (one module per
-//! command group, each returning a value printed as JSON or text), [`error`] (error kinds).
+//! command group, each returning a value printed as JSON or text), [`print`] (writing it),
+//! [`error`] (error kinds).
 
 mod cli;
 mod commands;
 mod context;
 mod error;
 mod home;
+mod print;
 mod progress;
 
 use std::process::ExitCode;
@@ -21,22 +23,13 @@ use clap::Parser;
 use crate::cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return error::usage(&e, cli::json_requested()),
+    };
     let json = cli.globals.json;
     match commands::run(cli) {
-        Ok(output) => {
-            println!("{}", output.stdout);
-            if let Some(note) = &output.note {
-                if !output.success {
-                    eprintln!("{note}");
-                }
-            }
-            if output.success {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Ok(output) => print::output(&output, json),
         Err(e) => e.report(json),
     }
 }

@@ -53,10 +53,10 @@ pub fn run(hsm: &Hsm, args: ExportArgs) -> Result<Exported, CliError> {
     let mut text = zeroize::Zeroizing::new(secret.to_base58().expose_secret().to_string());
     text.push('\n');
     write_private_file(&args.out, text.as_bytes())?;
-    eprintln!(
+    crate::print::stderr_line(&format!(
         "warning: the secret key of {address} is now in {}; it is no longer protected by the HSM",
         args.out.display()
-    );
+    ));
     Ok(Exported {
         file: args.out.display().to_string(),
         label: hsm.find_private_key(&args.label)?.label,

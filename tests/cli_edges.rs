@@ -1,0 +1,152 @@
+//! The edges of the command line: arguments that must not be echoed, errors as JSON, and
+//! output to a closed pipe or a full disk.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use std::process::Stdio;
+
+use common::cli::{command_in, CliHome as Home, CliRun};
+
+/// A value given where a PIN *source* is expected is probably the PIN: the refusal says which
+/// forms are accepted and never repeats it, in text or JSON.
+#[test]
+fn a_pin_given_as_pin_source_is_refused_without_echo() {
+    let home = Home::new();
+    for option in ["--pin", "--so-pin"] {
+        for json in [false, true] {
+            let mut args = vec![option, "signer:Passw0rd!", "key", "list"];
+            if json {
+                args.push("--json");
+            }
+            let out = home.run(&args);
+            assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
+            let all = format!("{}{}", out.stdout, out.stderr);
+            assert!(
+                !all.contains("Passw0rd") && !all.contains("signer:"),
+                "the secret is echoed: {all}"
+            );
+            for form in ["env:VAR", "file:PATH", "cmd:COMMAND", option] {
+                assert!(out.stderr.contains(form), "{form} in {}", out.stderr);
+            }
+            if json {
+                assert_eq!(out.error()["kind"], "usage", "{}", out.stderr);
+            }
+        }
+    }
+}
+
+/// Argument errors honour `--json` like every other error; `--help` and `--version` do not
+/// turn into errors.
+#[test]
+fn argument_errors_honour_json() {
+    let home = Home::new();
+    for args in [
+        &["key", "lst", "--json"][..],
+        &["--json", "key"],
+        &["key", "show", "--json"],
+        &[
+            "key", "generate", "--curve", "secp999", "--label", "k", "--json",
+        ],
+    ] {
+        let out = home.run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let error = out.error();
+        assert_eq!(error["kind"], "usage", "{args:?}: {}", out.stderr);
+        assert!(!error["message"].as_str().unwrap().is_empty());
+        assert_eq!(
+            out.stderr.lines().count(),
+            1,
+            "one JSON line: {}",
+            out.stderr
+        );
+    }
+    // Without --json, clap's own text.
+    let out = home.run(&["key", "lst"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+
+    let help = home.run(&["--help", "--json"]);
+    assert!(help.success(), "{}", help.stderr);
+    assert!(help.stdout.contains("Usage: tezos-hsm"), "{}", help.stdout);
+    let version = home.run(&["--version", "--json"]);
+    assert!(version.success(), "{}", version.stderr);
+    assert!(
+        version.stdout.starts_with("tezos-hsm "),
+        "{}",
+        version.stdout
+    );
+}
+
+fn finished(output: std::process::Output) -> CliRun {
+    CliRun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `tezos-hsm key list | head -c0`: the reader is gone before anything is written. The command
+/// ends quietly (0, or 141 as a process killed by SIGPIPE would), without a panic.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let home = Home::new();
+    home.json(&["key", "generate", "--curve", "p256", "--label", "piped"]);
+    for args in [&["key", "list"][..], &["key", "list", "--json"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = command_in(home.path(), args, &[])
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let out = finished(output);
+        assert!(
+            out.code == 0 || out.code == 141,
+            "{args:?}: exit {}: {}",
+            out.code,
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("panicked") && !out.stderr.contains("backtrace"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(out.stderr, "", "quietly");
+    }
+}
+
+/// Output that cannot be written (a full disk) is an error: a non-zero exit and a message on
+/// stderr, never a panic or a success that printed nothing.
+#[test]
+fn a_failed_write_to_stdout_is_an_error() {
+    let home = Home::new();
+    home.json(&["key", "generate", "--curve", "p256", "--label", "full"]);
+    for json in [false, true] {
+        let mut args = vec!["key", "show", "full"];
+        if json {
+            args.push("--json");
+        }
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let output = command_in(home.path(), &args, &[])
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let out = finished(output);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        if json {
+            assert_eq!(out.error()["kind"], "io", "{}", out.stderr);
+        } else {
+            assert!(
+                out.stderr.starts_with("error: cannot write the output"),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+}
