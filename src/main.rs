@@ -5,7 +5,7 @@
 //! `/opt/cloudhsm/lib/libcloudhsm_pkcs11.so` with the PIN `<crypto user>:<password>`.
 //!
 //! Layout: [`cli`] (the arguments), [`context`] (opening the HSM), [`commands`] (one module per
-//! command group, each returning a value printed as JSON or text), [`print`] (writing it),
+//! command group, each returning a value printed as JSON or text), [`print`](mod@print) (writing it),
 //! [`error`] (error kinds).
 
 mod cli;
