@@ -12,10 +12,14 @@ use zeroize::Zeroizing;
 use crate::classify::classify;
 use crate::error::{invalid, CloudHsmError};
 use crate::input::{check_password, check_username};
+use crate::keys::KeyListing;
 use crate::redact::{Redactor, REDACTED};
 use crate::runner::{self, Limits, RunError};
 use crate::types::{CliRole, HsmUser, KeyRef};
-use crate::wire::{message_text, parse_envelope, read_created_user, read_shared_users, read_users};
+use crate::wire::{
+    message_text, parse_envelope, read_created_user, read_key_page, read_one_key,
+    read_shared_users, read_users,
+};
 use crate::{Result, DEFAULT_OUTPUT_LIMIT, DEFAULT_PROGRAM, DEFAULT_TIMEOUT};
 
 /// AWS CloudHSM user management and key sharing, through `cloudhsm-cli` in single-command mode.
@@ -52,7 +56,13 @@ pub struct CloudHsmCli {
     role: CliRole,
     timeout: Duration,
     output_limit: usize,
+    cluster_id: Option<String>,
+    allow_kmsuser: bool,
 }
+
+/// The crypto user AWS KMS logs in as for a custom key store; KMS rotates its password on every
+/// connect (AWS KMS developer guide `connect-keystore`, `create-keystore`).
+pub const KMS_USER: &str = "kmsuser";
 
 /// One CLI command to run.
 pub(crate) struct Invocation<'a> {
@@ -96,7 +106,50 @@ impl CloudHsmCli {
             role,
             timeout: DEFAULT_TIMEOUT,
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            cluster_id: None,
+            allow_kmsuser: false,
         }
+    }
+
+    /// The same CLI, every command run against the cluster `cluster_id` (`--cluster-id`), which
+    /// the CLI requires once it is configured for more than one cluster (AWS docs
+    /// `cloudhsm_cli-user-list`, `cloudhsm_cli-key-share`: "Required: if multiple clusters have
+    /// been configured"). The id is `cluster-` and lower-case letters and digits, as AWS shows
+    /// it (`cluster-jxhlf7644ne`).
+    pub fn with_cluster_id(mut self, cluster_id: &str) -> Result<Self> {
+        let valid = cluster_id.strip_prefix("cluster-").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest.len() <= 32
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+        if !valid {
+            return Err(invalid(
+                "cluster id",
+                format!(
+                    "'{cluster_id}' is not a CloudHSM cluster id: `cluster-` followed by lower-case \
+                     letters and digits, as `aws cloudhsmv2 describe-clusters` shows it"
+                ),
+            ));
+        }
+        self.cluster_id = Some(cluster_id.to_string());
+        Ok(self)
+    }
+
+    /// The cluster every command names with `--cluster-id`, if set.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.cluster_id.as_deref()
+    }
+
+    /// The same CLI, allowed (`true`) or not (`false`, the default) to log in as the crypto user
+    /// [`KMS_USER`]. AWS KMS logs in as `kmsuser` for a custom key store on the cluster and
+    /// rotates its password every time the store connects (AWS KMS developer guide
+    /// `connect-keystore`), so credentials naming it stop working at the next connect; they
+    /// are refused ([`CloudHsmError::KmsUserRefused`]) unless allowed here.
+    pub fn allow_kmsuser(mut self, allow: bool) -> Self {
+        self.allow_kmsuser = allow;
+        self
     }
 
     /// The same CLI, each command stopped (killed) when it has not finished within `timeout`
@@ -214,6 +267,125 @@ impl CloudHsmCli {
         self.call(&inv, |command, data| read_shared_users(command, data, key))
     }
 
+    /// The one key `key` selects, with its reference, owner, shared users and coverage (`key list
+    /// --filter ... --verbose`); needs [`CliRole::CryptoUser`] (the owner, or a user the key is
+    /// shared with: AWS docs `cloudhsm_cli-key-list`).
+    pub fn key_listing(&self, key: &KeyRef) -> Result<KeyListing> {
+        const OPERATION: &str = "reading a key's owner, users and coverage";
+        self.require_role(OPERATION, CliRole::CryptoUser)?;
+        let mut argv = args(&["key", "list", "--filter"]);
+        argv.extend(key.filter()?);
+        argv.push("--verbose".to_string());
+        let inv = Invocation {
+            operation: OPERATION,
+            args: argv,
+            secret_arg: None,
+            secret: None,
+            login: true,
+            user: None,
+            key: Some(key),
+        };
+        self.call(&inv, |command, data| read_one_key(command, data, key))
+    }
+
+    /// Every key the logged-in user owns or shares, and every public key of the cluster (`key
+    /// list --verbose`, read page by page: AWS docs `cloudhsm_cli-key-list`, at most
+    /// `--max-items` per answer, the rest from `--starting-token`). What
+    /// [`KeyListing::incomplete_coverage`] checks.
+    pub fn list_keys(&self) -> Result<Vec<KeyListing>> {
+        const OPERATION: &str = "listing keys";
+        /// More pages than this means the CLI keeps answering a next token: stop.
+        const MAX_PAGES: usize = 1000;
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut argv = args(&["key", "list", "--verbose", "--max-items", "100"]);
+            if let Some(token) = token.take() {
+                argv.push("--starting-token".to_string());
+                argv.push(token);
+            }
+            let inv = Invocation {
+                operation: OPERATION,
+                args: argv,
+                secret_arg: None,
+                secret: None,
+                login: true,
+                user: None,
+                key: None,
+            };
+            let (page, next) = self.call(&inv, read_key_page)?;
+            keys.extend(page);
+            match next {
+                Some(next) => token = Some(next),
+                None => return Ok(keys),
+            }
+        }
+        Err(CloudHsmError::BadResponse {
+            command: "key list --verbose".to_string(),
+            reason: format!("it still had more keys after {MAX_PAGES} pages"),
+        })
+    }
+
+    /// Marks `key` trusted (`trusted = true`) or not (`key set-attribute --filter
+    /// key-reference=0x... --name trusted --value true`); needs [`CliRole::Admin`]. On CloudHSM
+    /// only an admin can set `CKA_TRUSTED`, and only through this CLI command, on a key a crypto
+    /// user owns (AWS docs `modify-attr`, `key_attribute_background`, `cloudhsm_cli-key-set-attribute`).
+    /// Select the key by [`KeyRef::Reference`]: the admin does not own it.
+    pub fn set_trusted(&self, key: &KeyRef, trusted: bool) -> Result<()> {
+        const OPERATION: &str = "marking a key trusted";
+        self.require_role(OPERATION, CliRole::Admin)?;
+        let mut argv = args(&["key", "set-attribute", "--filter"]);
+        argv.extend(key.filter()?);
+        argv.extend(args(&["--name", "trusted", "--value"]));
+        argv.push(trusted.to_string());
+        let inv = Invocation {
+            operation: OPERATION,
+            args: argv,
+            secret_arg: None,
+            secret: None,
+            login: true,
+            user: None,
+            key: Some(key),
+        };
+        // Success: `{"error_code": 0, "data": {"message": "Attribute set successfully"}}` (AWS
+        // docs `cloudhsm_cli-key-set-attribute`); error_code 0 is what counts.
+        self.call(&inv, |_, _| Ok(()))
+    }
+
+    /// Checks that the logged-in crypto user owns `key`, before `operation` (a backup, a
+    /// replication, an export) wraps it: on CloudHSM only the owner may wrap a key, a user it is
+    /// shared with may not (AWS docs `cloudhsm_cli-key-share`, `manage-keys-cloudhsm-cli-share`).
+    /// Fails with [`CloudHsmError::NotKeyOwner`], naming the owner, when the user is not.
+    pub fn require_owner(&self, key: &KeyRef, operation: &'static str) -> Result<KeyListing> {
+        let listing = self.key_listing(key)?;
+        let user = self.username()?;
+        if listing.is_owned_by(&user) {
+            return Ok(listing);
+        }
+        let owners: Vec<&str> = listing.owners.iter().map(|o| o.username.as_str()).collect();
+        Err(CloudHsmError::NotKeyOwner {
+            operation,
+            key: key.to_string(),
+            user,
+            owners: if owners.is_empty() {
+                "not reported".to_string()
+            } else {
+                owners.join(", ")
+            },
+        })
+    }
+
+    /// The user name of the credentials (`<user>` of `<user>:<password>`), lower-cased.
+    pub fn username(&self) -> Result<String> {
+        let pin = self.login_pin()?;
+        let user = pin
+            .expose_secret()
+            .split_once(':')
+            .map(|(user, _)| user.to_ascii_lowercase())
+            .unwrap_or_default();
+        Ok(user)
+    }
+
     fn share_or_unshare(
         &self,
         verb: &'static str,
@@ -270,7 +442,19 @@ impl CloudHsmCli {
                 text.push_str(arg);
             }
         }
+        for arg in self.cluster_args() {
+            text.push(' ');
+            text.push_str(&arg);
+        }
         text
+    }
+
+    /// `--cluster-id ID`, when a cluster is set.
+    fn cluster_args(&self) -> Vec<String> {
+        match &self.cluster_id {
+            Some(id) => vec!["--cluster-id".to_string(), id.clone()],
+            None => Vec::new(),
+        }
     }
 
     /// Runs the command and reads its answer's `data` with `read`. Every error from running it
@@ -310,6 +494,11 @@ impl CloudHsmCli {
             .resolve()
             .map_err(CloudHsmError::Credentials)?;
         match pin.expose_secret().split_once(':') {
+            Some((user, _)) if !self.allow_kmsuser && is_kms_user(user) => {
+                Err(CloudHsmError::KmsUserRefused {
+                    user: user.to_ascii_lowercase(),
+                })
+            }
             Some((user, password)) if !user.is_empty() && !password.is_empty() => Ok(pin),
             _ => Err(invalid(
                 "CloudHSM credentials",
@@ -335,7 +524,9 @@ impl CloudHsmCli {
             output_limit: self.output_limit,
         };
         let login = pin.map(|pin| (self.role, pin));
-        let output = runner::run(&self.program, &inv.args, login, limits).map_err(|e| match e {
+        let mut argv = inv.args.clone();
+        argv.extend(self.cluster_args());
+        let output = runner::run(&self.program, &argv, login, limits).map_err(|e| match e {
             RunError::Spawn(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 CloudHsmError::CliNotFound {
                     program: self.program.clone(),
@@ -418,6 +609,11 @@ impl CloudHsmCli {
             }),
         }
     }
+}
+
+/// Whether a user name is AWS KMS's crypto user (CloudHSM user names are not case-sensitive).
+pub fn is_kms_user(username: &str) -> bool {
+    username.eq_ignore_ascii_case(KMS_USER)
 }
 
 fn args(items: &[&str]) -> Vec<String> {

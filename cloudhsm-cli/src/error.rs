@@ -143,6 +143,43 @@ pub enum CloudHsmError {
         message: String,
     },
 
+    /// The credentials name AWS KMS's crypto user `kmsuser`, and that was not allowed.
+    #[error(
+        "refusing to log in as the crypto user '{user}': AWS KMS logs in as kmsuser for a custom \
+         key store on this cluster and rotates its password every time the store connects (AWS \
+         KMS developer guide, connect-keystore), so these credentials stop working at the next \
+         connect. Use a crypto user of your own (create one with `tezos-hsm user create`), or pass \
+         --allow-kmsuser (CloudHsmCli::allow_kmsuser) if no key store uses this cluster"
+    )]
+    KmsUserRefused {
+        /// The user name, lower-cased.
+        user: String,
+    },
+
+    /// The key is only shared with the logged-in user, who may use it but not wrap (back up,
+    /// replicate, export) it.
+    #[error(
+        "{operation} of {key} must run as the key's owner (the crypto user that generated it: \
+         {owners}), but the credentials are those of '{user}', a user the key is only shared \
+         with; on CloudHSM a shared user can use a key but not wrap, export or share it (AWS docs \
+         cloudhsm_cli-key-share). Run as the key's owner (the crypto user that generated it)"
+    )]
+    NotKeyOwner {
+        /// What was attempted ("backup").
+        operation: &'static str,
+        /// The key, as text.
+        key: String,
+        /// The logged-in user.
+        user: String,
+        /// The key's owners, comma-separated.
+        owners: String,
+    },
+
+    /// A PKCS#11 step of a procedure that also runs the CLI failed (e.g. creating the wrapping
+    /// key before an admin marks it trusted).
+    #[error("{0}")]
+    Hsm(#[source] cryptoki_ops::Error),
+
     /// The CLI failed for another reason (its message says which).
     #[error("`{command}` failed: {message}")]
     CliFailed {
@@ -213,6 +250,9 @@ impl CloudHsmError {
     /// | `AmbiguousKey` | `duplicate_label` (as two PKCS#11 keys with one label) |
     /// | `CliTimeout` | `cli_timeout` |
     /// | `CliOutputTooLarge` | `cli_output_too_large` |
+    /// | `KmsUserRefused` | `kmsuser_refused` |
+    /// | `NotKeyOwner` | `not_key_owner` |
+    /// | `Hsm` | the kind of the PKCS#11 error (`cryptoki_ops::Error::kind`) |
     /// | `CliFailed`, `BadResponse` | `cloudhsm_cli` |
     ///
     /// ```
@@ -235,6 +275,9 @@ impl CloudHsmError {
             Self::AmbiguousKey { .. } => "duplicate_label",
             Self::CliTimeout { .. } => "cli_timeout",
             Self::CliOutputTooLarge { .. } => "cli_output_too_large",
+            Self::KmsUserRefused { .. } => "kmsuser_refused",
+            Self::NotKeyOwner { .. } => "not_key_owner",
+            Self::Hsm(inner) => inner.kind(),
             Self::CliFailed { .. } | Self::BadResponse { .. } => "cloudhsm_cli",
         }
     }
@@ -303,7 +346,10 @@ impl CloudHsmError {
             other @ (Self::NotSupportedByModule { .. }
             | Self::CliNotFound { .. }
             | Self::Credentials(_)
-            | Self::WrongRole { .. }) => other,
+            | Self::WrongRole { .. }
+            | Self::KmsUserRefused { .. }
+            | Self::NotKeyOwner { .. }
+            | Self::Hsm(_)) => other,
         }
     }
 }
@@ -342,6 +388,26 @@ mod tests {
                         .unwrap_err(),
                 ),
                 "pin_source",
+            ),
+            (
+                CloudHsmError::KmsUserRefused { user: s() },
+                "kmsuser_refused",
+            ),
+            (
+                CloudHsmError::NotKeyOwner {
+                    operation: "backup",
+                    key: s(),
+                    user: s(),
+                    owners: s(),
+                },
+                "not_key_owner",
+            ),
+            (
+                CloudHsmError::Hsm(cryptoki_ops::Error::InvalidInput {
+                    what: "x",
+                    reason: s(),
+                }),
+                "invalid_input",
             ),
             (invalid("", s()), "invalid_input"),
             (

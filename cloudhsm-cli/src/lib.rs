@@ -37,13 +37,17 @@ mod classify;
 pub mod client;
 pub mod error;
 mod input;
+pub mod keys;
 mod redact;
 mod runner;
+pub mod trusted;
 pub mod types;
 mod wire;
 
-pub use client::CloudHsmCli;
+pub use client::{is_kms_user, CloudHsmCli, KMS_USER};
 pub use error::CloudHsmError;
+pub use keys::{KeyListing, KeyUser, FULL_COVERAGE};
+pub use trusted::{create_trusted_wrapping_key, TrustedWrappingKey};
 pub use types::{CliRole, HsmUser, KeyRef, MfaStrategy, UserRole};
 
 /// Where AWS installs the CloudHSM CLI (AWS docs `cloudhsm_cli-modes`).

@@ -87,6 +87,14 @@ pub struct HsmUser {
     pub cluster_coverage: Option<String>,
 }
 
+impl HsmUser {
+    /// Whether the user exists on every HSM of the cluster (`cluster-coverage` is `full`). A
+    /// missing value counts as not full.
+    pub fn has_full_coverage(&self) -> bool {
+        self.cluster_coverage.as_deref() == Some(crate::keys::FULL_COVERAGE)
+    }
+}
+
 /// Selects one key for the CLI's `--filter`.
 ///
 /// ```
@@ -98,6 +106,9 @@ pub struct HsmUser {
 pub enum KeyRef {
     /// The private key with this label: `--filter attr.label=LABEL attr.class=private-key`.
     Label(String),
+    /// The secret (AES wrapping) key with this label: `--filter attr.label=LABEL
+    /// attr.class=secret-key`.
+    SecretKey(String),
     /// A key reference as `key list` prints it (`0x` and up to 16 hex digits), for any key class:
     /// `--filter key-reference=0x...`.
     Reference(String),
@@ -107,7 +118,12 @@ impl KeyRef {
     /// The `--filter` values selecting this key, after checking them.
     pub(crate) fn filter(&self) -> Result<Vec<String>> {
         match self {
-            Self::Label(label) => {
+            Self::Label(label) | Self::SecretKey(label) => {
+                let class = if matches!(self, Self::Label(_)) {
+                    "private-key"
+                } else {
+                    "secret-key"
+                };
                 if label.is_empty() {
                     return Err(invalid("key label", "the label is empty".into()));
                 }
@@ -119,7 +135,7 @@ impl KeyRef {
                 }
                 Ok(vec![
                     format!("attr.label={label}"),
-                    "attr.class=private-key".to_string(),
+                    format!("attr.class={class}"),
                 ])
             }
             Self::Reference(reference) => {
@@ -152,6 +168,7 @@ impl fmt::Display for KeyRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Label(label) => write!(f, "private key labelled '{label}'"),
+            Self::SecretKey(label) => write!(f, "secret key labelled '{label}'"),
             Self::Reference(reference) => write!(f, "key {reference}"),
         }
     }

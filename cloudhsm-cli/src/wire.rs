@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::CloudHsmError;
+use crate::keys::{KeyListing, KeyUser};
 use crate::types::{HsmUser, KeyRef, MfaStrategy, UserRole};
 use crate::Result;
 
@@ -71,6 +72,11 @@ pub(crate) struct WireKeyList {
     pub(crate) matched_keys: Vec<WireKey>,
     #[serde(default)]
     pub(crate) total_key_count: Option<u64>,
+    /// Set when more keys follow (`--max-items` reached); given back as `--starting-token`
+    /// (AWS docs `cloudhsm_cli-key-list`). The field's spelling is not shown in AWS's examples;
+    /// both spellings the CLI uses elsewhere are accepted.
+    #[serde(default, alias = "next-token")]
+    pub(crate) next_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -79,17 +85,76 @@ pub(crate) struct WireKey {
     pub(crate) key_reference: String,
     #[serde(rename = "key-info", default)]
     pub(crate) key_info: Option<WireKeyInfo>,
+    #[serde(default)]
+    pub(crate) attributes: Option<WireKeyAttributes>,
 }
 
 #[derive(Deserialize)]
 pub(crate) struct WireKeyInfo {
+    #[serde(rename = "key-owners", default)]
+    pub(crate) key_owners: Vec<WireKeyUser>,
     #[serde(rename = "shared-users", default)]
     pub(crate) shared_users: Vec<WireKeyUser>,
+    #[serde(rename = "cluster-coverage", default)]
+    pub(crate) cluster_coverage: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub(crate) struct WireKeyUser {
     pub(crate) username: String,
+    #[serde(rename = "key-coverage", default)]
+    pub(crate) key_coverage: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WireKeyAttributes {
+    #[serde(default)]
+    pub(crate) label: Option<String>,
+    #[serde(default)]
+    pub(crate) class: Option<String>,
+    #[serde(default)]
+    pub(crate) trusted: Option<Value>,
+}
+
+impl WireKeyUser {
+    fn into_user(self) -> KeyUser {
+        KeyUser {
+            username: self.username,
+            key_coverage: self.key_coverage,
+        }
+    }
+}
+
+impl WireKey {
+    fn into_listing(self) -> KeyListing {
+        let (owners, shared_users, cluster_coverage) = match self.key_info {
+            Some(info) => (
+                info.key_owners
+                    .into_iter()
+                    .map(WireKeyUser::into_user)
+                    .collect(),
+                info.shared_users
+                    .into_iter()
+                    .map(WireKeyUser::into_user)
+                    .collect(),
+                info.cluster_coverage,
+            ),
+            None => (Vec::new(), Vec::new(), None),
+        };
+        let attributes = self.attributes;
+        KeyListing {
+            reference: self.key_reference,
+            label: attributes.as_ref().and_then(|a| a.label.clone()),
+            class: attributes.as_ref().and_then(|a| a.class.clone()),
+            trusted: attributes
+                .as_ref()
+                .and_then(|a| a.trusted.as_ref())
+                .and_then(parse_flag),
+            owners,
+            shared_users,
+            cluster_coverage,
+        }
+    }
 }
 
 pub(crate) fn from_data<T: for<'de> Deserialize<'de>>(command: &str, data: Value) -> Result<T> {
@@ -184,6 +249,39 @@ pub(crate) fn read_created_user(command: &str, data: Value, username: &str) -> R
         mfa: Vec::new(),
         cluster_coverage: None,
     })
+}
+
+/// One page of `key list --verbose`: the keys, and the token of the next page if any.
+pub(crate) fn read_key_page(
+    command: &str,
+    data: Value,
+) -> Result<(Vec<KeyListing>, Option<String>)> {
+    let list: WireKeyList = from_data(command, data)?;
+    let keys = list
+        .matched_keys
+        .into_iter()
+        .map(WireKey::into_listing)
+        .collect();
+    Ok((keys, list.next_token.filter(|t| !t.is_empty())))
+}
+
+/// `key list --filter ... --verbose`'s `data`: the one key matched.
+pub(crate) fn read_one_key(command: &str, data: Value, key: &KeyRef) -> Result<KeyListing> {
+    let list: WireKeyList = from_data(command, data)?;
+    let matched = list.matched_keys.len() as u64;
+    let total = list.total_key_count.unwrap_or(matched).max(matched);
+    let mut keys = list.matched_keys.into_iter();
+    match (keys.next(), total) {
+        (Some(found), 1) => Ok(found.into_listing()),
+        (None, _) | (_, 0) => Err(CloudHsmError::KeyNotFound {
+            key: key.to_string(),
+            message: "`key list` matched no key".to_string(),
+        }),
+        (Some(_), _) => Err(CloudHsmError::AmbiguousKey {
+            key: key.to_string(),
+            message: format!("`key list` matched {total} keys"),
+        }),
+    }
 }
 
 /// `key list --verbose`'s `data`: the users the one key matched is shared with.
