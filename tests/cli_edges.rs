@@ -150,3 +150,34 @@ fn a_failed_write_to_stdout_is_an_error() {
         }
     }
 }
+
+/// A token compared with itself is trivially "consistent": `cluster check` refuses a token
+/// named twice.
+#[test]
+fn cluster_check_refuses_a_token_named_twice() {
+    let home = Home::new();
+    home.json(&["token", "init", "--label", "second"]);
+    for tokens in ["tezos-hsm,tezos-hsm", "tezos-hsm,second,tezos-hsm"] {
+        let (kind, message) = home.error(&["cluster", "check", "--tokens", tokens]);
+        assert_eq!(kind, "invalid_input", "{tokens}: {message}");
+        assert!(message.contains("'tezos-hsm' twice"), "{message}");
+    }
+}
+
+softhsm_test!(
+    /// Two names that select one token (its label and its serial) are refused as well.
+    fn cluster_check_refuses_two_names_of_one_token(token) {
+        let serial = token.open().token_info().unwrap().serial;
+        let home = Home::new();
+        let module = token.module.to_str().unwrap().to_string();
+        let conf = std::env::var("SOFTHSM2_CONF").unwrap();
+        let tokens = format!("{},serial:{serial}", token.label);
+        let out = home.run_with(
+            &["--module", &module, "--pin", "env:TEST_PIN", "cluster", "check", "--tokens", &tokens, "--json"],
+            &[("SOFTHSM2_CONF", &conf), ("TEST_PIN", common::USER_PIN)],
+        );
+        let error = out.error();
+        assert_eq!(error["kind"], "invalid_input", "{}", out.stderr);
+        assert!(error["message"].as_str().unwrap().contains("same token"), "{}", out.stderr);
+    }
+);

@@ -35,11 +35,36 @@ impl Output for Checked {
 /// Runs `cluster ...`.
 pub fn run(globals: &GlobalArgs, command: ClusterCommand) -> Result<Checked, CliError> {
     let ClusterCommand::Check { tokens } = command;
+    // A token compared with itself is always "consistent": refuse it, by name first, then by
+    // serial (two names, e.g. a label and serial:..., can select one token).
+    for (i, name) in tokens.iter().enumerate() {
+        if tokens[..i].contains(name) {
+            return Err(CliError::new(
+                "invalid_input",
+                format!("--tokens names '{name}' twice; name each token once"),
+            ));
+        }
+    }
     let ctx = Context::new(globals)?;
     let hsms = tokens
         .iter()
         .map(|label| ctx.open_token(label))
         .collect::<Result<Vec<_>, _>>()?;
+    let serials = hsms
+        .iter()
+        .map(|hsm| Ok(hsm.token_info()?.serial))
+        .collect::<Result<Vec<_>, CliError>>()?;
+    for (i, serial) in serials.iter().enumerate() {
+        if let Some(j) = serials[..i].iter().position(|s| s == serial) {
+            return Err(CliError::new(
+                "invalid_input",
+                format!(
+                    "--tokens '{}' and '{}' are the same token (serial {serial}); name each token once",
+                    tokens[j], tokens[i]
+                ),
+            ));
+        }
+    }
     let mut progress = ProgressLine::new(ctx.json, "reading token");
     let report = check_consistency(&hsms, &mut |p| progress.show(p));
     progress.finish();
