@@ -3,6 +3,7 @@
 //! | Variable | Effect |
 //! |---|---|
 //! | `CLOUDHSM_PROFILE_THROTTLE_EVERY=N` | every Nth `C_Sign` of a session that returns a signature returns `CKR_FUNCTION_FAILED` instead (the operation is finished, as on an HSM that throttles: AWS user guide, "HSM throttling", `troubleshoot-hsm-throttling`) |
+//! | `CLOUDHSM_PROFILE_THROTTLE_READS_EVERY=N` | every Nth `C_GetAttributeValue` of a session returns `CKR_DEVICE_ERROR`, what CloudHSM returns there when it throttles ("Known issues for the PKCS #11 library", `ki-pkcs11-sdk`) |
 //! | `CLOUDHSM_PROFILE_DEAD_SESSION_EVERY=N` | the k-th session opened dies at its (k·N)-th session call (`C_FindObjectsInit`, `C_GetAttributeValue`, `C_SignInit`): that call and every later one on it, `C_GetSessionInfo` included, return `CKR_SESSION_HANDLE_INVALID` |
 //! | `CLOUDHSM_PROFILE_LOGOUT_EVERY=N` | the k-th session opened calls `C_Logout` once, before its (k·N)-th `C_SignInit`, logging out every session of the application behind its back |
 //! | `CLOUDHSM_PROFILE_REMOVE_AFTER=N` | after N session calls in all, the device is gone: session calls, `C_OpenSession`, `C_Login`, `C_Sign` and `C_GetSessionInfo` return `CKR_DEVICE_REMOVED` |
@@ -23,6 +24,8 @@ use cryptoki_sys::{
 
 /// Every Nth `C_Sign` is throttled.
 pub const THROTTLE_EVERY: &str = "CLOUDHSM_PROFILE_THROTTLE_EVERY";
+/// Every Nth `C_GetAttributeValue` is throttled.
+pub const THROTTLE_READS_EVERY: &str = "CLOUDHSM_PROFILE_THROTTLE_READS_EVERY";
 /// Every Nth session call finds its session dead.
 pub const DEAD_SESSION_EVERY: &str = "CLOUDHSM_PROFILE_DEAD_SESSION_EVERY";
 /// Every Nth `C_SignInit` is preceded by a `C_Logout`.
@@ -36,6 +39,7 @@ pub const UNKNOWN_ATTRIBUTES: &str = "CLOUDHSM_PROFILE_UNKNOWN_ATTRIBUTES";
 #[derive(Debug, Default)]
 pub struct Faults {
     throttle_every: u64,
+    throttle_reads_every: u64,
     dead_session_every: u64,
     logout_every: u64,
     remove_after: u64,
@@ -54,6 +58,7 @@ struct Counts {
     number: u64,
     calls: u64,
     signs: u64,
+    reads: u64,
     sign_inits: u64,
     dead: bool,
 }
@@ -109,6 +114,7 @@ impl Faults {
             .get_or_init(|| {
                 Ok(Self {
                     throttle_every: number(THROTTLE_EVERY)?,
+                    throttle_reads_every: number(THROTTLE_READS_EVERY)?,
                     dead_session_every: number(DEAD_SESSION_EVERY)?,
                     logout_every: number(LOGOUT_EVERY)?,
                     remove_after: number(REMOVE_AFTER)?,
@@ -158,6 +164,11 @@ impl Faults {
     /// throttling instead.
     pub fn throttle_sign(&self, session: CK_SESSION_HANDLE) -> bool {
         self.with_session(session, |c| tick(&mut c.signs, self.throttle_every))
+    }
+
+    /// Counts one `C_GetAttributeValue` on `session`; whether to report throttling instead.
+    pub fn throttle_read(&self, session: CK_SESSION_HANDLE) -> bool {
+        self.with_session(session, |c| tick(&mut c.reads, self.throttle_reads_every))
     }
 
     /// Counts one `C_SignInit` on `session`; whether to log out first.

@@ -237,7 +237,13 @@ unsafe extern "C" fn get_attribute_value(
     count: CK_ULONG,
 ) -> CK_RV {
     let real = real!(C_GetAttributeValue);
-    fail_with!(faults!().session_call(session));
+    let faults = faults!();
+    fail_with!(faults.session_call(session));
+    if faults.throttle_read(session) {
+        // "Known issues for the PKCS #11 library" (ki-pkcs11-sdk): C_GetAttributeValue returns
+        // CKR_DEVICE_ERROR when the HSM throttles.
+        return CKR_DEVICE_ERROR;
+    }
     // SAFETY: forwarded as given.
     unsafe { real(session, object, template, count) }
 }
