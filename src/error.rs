@@ -12,6 +12,7 @@ use cloudhsm_cli::CloudHsmError;
 use serde_json::json;
 
 use crate::print;
+use crate::text::escape_keeping_lines;
 use tezos_keys::runbook::RunbookError;
 use tezos_keys::{GuardError, SignError};
 
@@ -44,7 +45,7 @@ impl CliError {
             let value = json!({"error": {"kind": self.kind, "message": self.message}});
             print::stderr_line(&value.to_string());
         } else {
-            print::stderr_line(&format!("error: {}", self.message));
+            print::stderr_line(&format!("error: {}", escape_keeping_lines(&self.message)));
         }
     }
 }

@@ -15,6 +15,7 @@ mod error;
 mod home;
 mod print;
 mod progress;
+mod text;
 
 use std::process::ExitCode;
 

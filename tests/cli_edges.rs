@@ -181,3 +181,45 @@ softhsm_test!(
         assert!(error["message"].as_str().unwrap().contains("same token"), "{}", out.stderr);
     }
 );
+
+softhsm_test!(
+    /// A label made by another tool may hold a newline or an escape sequence: the text output
+    /// shows them escaped, so such a label cannot forge a `key list` line or drive the terminal.
+    fn labels_with_control_characters_cannot_forge_output(token) {
+        use cryptoki::mechanism::Mechanism;
+        use cryptoki::object::Attribute;
+        use cryptoki_ops::{Curve, EcKeySpec};
+
+        let hsm = token.open();
+        hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "real")).unwrap();
+        let forged = "evil\nbaker                p256      tz3Fake  p2pkFake  id 00\u{1b}[2K";
+        hsm.with_session(|s| {
+            s.generate_key_pair(
+                &Mechanism::EccKeyPairGen,
+                &[Attribute::EcParams(Curve::P256.ec_params().to_vec()), Attribute::Token(true), Attribute::Id(vec![0xee; 4]), Attribute::Label(forged.as_bytes().to_vec())],
+                &[Attribute::Token(true), Attribute::Private(true), Attribute::Sign(true), Attribute::Id(vec![0xee; 4]), Attribute::Label(forged.as_bytes().to_vec())],
+            )
+        })
+        .unwrap();
+        drop(hsm);
+        let home = Home::new();
+        let module = token.module.to_str().unwrap().to_string();
+        let conf = std::env::var("SOFTHSM2_CONF").unwrap();
+        let run = |args: &[&str]| {
+            let base = ["--module", &module, "--token", &token.label, "--pin", "env:TEST_PIN"];
+            home.run_with(&[&base[..], args].concat(), &[("SOFTHSM2_CONF", &conf), ("TEST_PIN", common::USER_PIN)])
+        };
+        let list = run(&["key", "list"]);
+        assert!(list.success(), "{}", list.stderr);
+        assert_eq!(list.stdout.lines().count(), 2, "one line per key: {}", list.stdout);
+        assert!(!list.stdout.contains('\u{1b}'), "{:?}", list.stdout);
+        assert!(list.stdout.contains("evil\\nbaker"), "{}", list.stdout);
+        let show = run(&["key", "show", "id:eeeeeeee"]);
+        assert!(show.success(), "{}", show.stderr);
+        assert_eq!(show.stdout.lines().count(), 7, "{}", show.stdout);
+        assert!(!show.stdout.contains('\u{1b}'), "{:?}", show.stdout);
+        // JSON keeps the label as it is (escaped by the encoder).
+        let json = run(&["key", "list", "--json"]).json();
+        assert!(json.as_array().unwrap().iter().any(|k| k["label"] == forged), "{json}");
+    }
+);

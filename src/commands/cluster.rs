@@ -10,6 +10,7 @@ use crate::cli::{ClusterCommand, GlobalArgs};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::progress::ProgressLine;
+use crate::text::escape;
 
 /// `cluster check`: the consistency report; exit code 0 only when consistent.
 pub struct Checked(ConsistencyReport);
@@ -150,5 +151,10 @@ fn consistency_text(report: &ConsistencyReport) -> String {
     } else {
         "NOT consistent: see above".to_string()
     });
-    lines.join("\n")
+    // Labels, token names and errors come from the tokens: one line each, escaped.
+    lines
+        .iter()
+        .map(|l| escape(l))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -11,6 +11,7 @@ use super::{parse_hex, Output};
 use crate::cli::GlobalArgs;
 use crate::context::Context;
 use crate::error::CliError;
+use crate::text::Escaped;
 
 /// `demo`: `{"token","payload","keys":[...]}`.
 #[derive(Serialize)]
@@ -36,7 +37,8 @@ impl fmt::Display for Demo {
         writeln!(
             f,
             "token '{}': signing payload {}",
-            self.token, self.payload
+            Escaped(&self.token),
+            self.payload
         )?;
         for k in &self.keys {
             writeln!(

@@ -20,6 +20,7 @@ use super::{Output, Rendered};
 use crate::cli::{GlobalArgs, KeyCommand};
 use crate::context::Context;
 use crate::error::CliError;
+use crate::text::Escaped;
 
 /// Runs `key ...`.
 pub fn run(globals: &GlobalArgs, command: KeyCommand) -> Result<Rendered, CliError> {
@@ -131,7 +132,11 @@ impl fmt::Display for KeyView {
         write!(
             f,
             "{:<20} {:<9} {}  {}  id {}",
-            self.label, self.curve, self.address, self.public_key, self.id
+            Escaped(&self.label),
+            self.curve,
+            self.address,
+            self.public_key,
+            self.id
         )
     }
 }
@@ -168,7 +173,7 @@ impl fmt::Display for KeyDetails {
         write!(
             f,
             "label       {}\nid          {}\ncurve       {}\npublic key  {}\naddress     {}\nextractable {}\nsensitive   {}",
-            k.label,
+            Escaped(&k.label),
             k.id,
             k.curve,
             k.public_key,
@@ -200,7 +205,12 @@ pub struct Deleted {
 
 impl fmt::Display for Deleted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "deleted {} objects of key {}", self.deleted, self.key)
+        write!(
+            f,
+            "deleted {} objects of key {}",
+            self.deleted,
+            Escaped(&self.key)
+        )
     }
 }
 

@@ -8,6 +8,7 @@ use super::{Output, Rendered};
 use crate::cli::{GlobalArgs, TokenCommand};
 use crate::context::{Context, Target};
 use crate::error::CliError;
+use crate::text::{escape, Escaped};
 
 /// Runs `token ...`.
 pub fn run(globals: &GlobalArgs, command: TokenCommand) -> Result<Rendered, CliError> {
@@ -27,7 +28,7 @@ pub struct Created {
 
 impl fmt::Display for Created {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self { label, serial } = self;
+        let (label, serial) = (Escaped(&self.label), Escaped(&self.serial));
         write!(
             f,
             "created token '{label}' (serial {serial}); use it with --token {label}"
@@ -83,15 +84,15 @@ impl fmt::Display for Info {
         write!(
             f,
             "token    {}\nmodel    {} ({})\nserial   {}\nslot     {}\nmodule   {}\nsessions {} open, max {}\nmechanisms: {}",
-            self.label,
-            self.model,
-            self.manufacturer,
-            self.serial,
+            Escaped(&self.label),
+            Escaped(&self.model),
+            Escaped(&self.manufacturer),
+            Escaped(&self.serial),
             self.slot,
-            self.module,
+            Escaped(&self.module),
             self.session_count.map_or("unknown".into(), |n| n.to_string()),
-            self.max_session_count,
-            self.mechanisms.join(" ")
+            Escaped(&self.max_session_count),
+            escape(&self.mechanisms.join(" "))
         )
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::{Output, Rendered};
 use crate::cli::{GlobalArgs, UserCommand};
 use crate::error::CliError;
+use crate::text::Escaped;
 
 /// Where the CloudHSM CLI runs and with which credentials.
 pub struct Users<'a> {
@@ -95,8 +96,8 @@ impl fmt::Display for UserList {
             .map(|u| {
                 format!(
                     "{:<32} {}{}",
-                    u.username,
-                    u.role,
+                    Escaped(&u.username),
+                    Escaped(&u.role),
                     if u.locked { " (locked)" } else { "" }
                 )
             })
@@ -131,7 +132,7 @@ pub struct Created {
 
 impl fmt::Display for Created {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "created crypto user {}", self.username)
+        write!(f, "created crypto user {}", Escaped(&self.username))
     }
 }
 

@@ -10,6 +10,7 @@ use super::Output;
 use crate::cli::{GlobalArgs, WrapkeyCommand};
 use crate::context::Context;
 use crate::error::CliError;
+use crate::text::Escaped;
 
 /// A wrapping key: `{"label","id","check_value","trusted"}`.
 #[derive(Serialize)]
@@ -25,7 +26,7 @@ impl fmt::Display for WrappingKey {
         write!(
             f,
             "wrapping key '{}' id {} check value {}{}",
-            self.label,
+            Escaped(&self.label),
             self.id,
             self.check_value,
             if self.trusted { " (trusted)" } else { "" }

@@ -10,6 +10,7 @@ use super::KeyView;
 use crate::cli::{BackupArgs, RestoreArgs};
 use crate::commands::Output;
 use crate::error::CliError;
+use crate::text::Escaped;
 
 /// `key backup`: `{"file","label","address"}`.
 #[derive(Serialize)]
@@ -28,7 +29,11 @@ impl fmt::Display for BackedUp {
         write!(
             f,
             "backed up '{}' ({}) to {}, wrapped under '{}' (check value {})",
-            self.label, self.address, self.file, self.wrapping_key, self.check_value
+            Escaped(&self.label),
+            self.address,
+            Escaped(&self.file),
+            Escaped(&self.wrapping_key),
+            self.check_value
         )
     }
 }
@@ -66,7 +71,9 @@ impl fmt::Display for Restored {
         write!(
             f,
             "restored '{}' ({}) on token '{}'",
-            self.label, self.address, self.token
+            Escaped(&self.label),
+            self.address,
+            Escaped(&self.token)
         )
     }
 }

@@ -12,6 +12,7 @@ use tezos_keys::runbook::{export_hot_wallet, write_private_file, HotWalletConsen
 use crate::cli::ExportArgs;
 use crate::commands::Output;
 use crate::error::CliError;
+use crate::text::Escaped;
 
 /// `key export-hot-wallet`: `{"file","label","address"}` (the secret key is in the file only).
 #[derive(Serialize)]
@@ -26,7 +27,8 @@ impl fmt::Display for Exported {
         write!(
             f,
             "wrote the secret key of {} to {}",
-            self.address, self.file
+            self.address,
+            Escaped(&self.file)
         )
     }
 }

@@ -12,6 +12,7 @@ use crate::commands::Output;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::progress::ProgressLine;
+use crate::text::{escape, Escaped};
 
 /// `key replicate`: the replication report, one line per key; exit code 1 if any failed.
 pub struct Replicated {
@@ -47,7 +48,13 @@ impl fmt::Display for Replicated {
                 )
             })
             .collect();
-        f.write_str(&lines.join("\n"))
+        f.write_str(
+            &lines
+                .iter()
+                .map(|l| escape(l))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
     }
 }
 
@@ -66,7 +73,7 @@ impl Output for Replicated {
         Some(format!(
             "error: {failed} of {} keys were not replicated to '{}'",
             self.report.keys.len(),
-            self.to
+            Escaped(&self.to)
         ))
     }
 }

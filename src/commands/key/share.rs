@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::commands::user::Users;
 use crate::commands::Output;
 use crate::error::CliError;
+use crate::text::{escape, Escaped};
 
 /// `0x...` selects a key by CloudHSM key reference, anything else by label.
 fn key_ref(key: &str) -> KeyRef {
@@ -34,17 +35,17 @@ impl fmt::Display for Shared {
         write!(
             f,
             "key {} {} {}; shared with: {}",
-            self.key,
+            Escaped(&self.key),
             if self.share {
                 "shared with"
             } else {
                 "no longer shared with"
             },
-            self.user,
+            Escaped(&self.user),
             if self.shared_with.is_empty() {
                 "nobody".to_string()
             } else {
-                self.shared_with.join(", ")
+                escape(&self.shared_with.join(", "))
             }
         )
     }
