@@ -61,6 +61,7 @@ softhsm_test!(fn the_documented_cloudhsm_rules_are_enforced(token) {
     so.pin = PinSource::Value(SecretString::from(common::SO_PIN));
     let err = Hsm::open(&so).unwrap_err();
     assert!(matches!(err, Error::Pkcs11 { rv: RvError::UserTypeInvalid, .. }), "{err}");
+    assert!(err.to_string().contains("crypto users only"), "{err}");
 
     // No read-only session ("Known issues for the PKCS #11 library").
     let pkcs11 = hsm.module().pkcs11();

@@ -285,6 +285,10 @@ pub(crate) fn hint_for(rv: RvError) -> &'static str {
             "the token went away; check that it is still present and retry"
         }
         RvError::UserNotLoggedIn => "the session is not logged in; check the PIN source",
+        // AWS CloudHSM user guide, "PKCS #11 library PIN" (pkcs11-pin): crypto users only.
+        RvError::UserTypeInvalid => {
+            "the module refused this kind of login; AWS CloudHSM's PKCS#11 library logs in crypto users only (PIN <user>:<password>): security-officer work, such as marking a wrapping key trusted, is done by an admin with cloudhsm-cli"
+        }
         RvError::TemplateInconsistent
         | RvError::TemplateIncomplete
         | RvError::AttributeTypeInvalid

@@ -28,6 +28,9 @@ pub const USER_PIN: &str = "test-user-pin-5678";
 pub const TOKEN_LABEL: &str = "test-token";
 
 const CHILD_ENV: &str = "CRYPTOKI_OPS_TEST_CHILD";
+/// Set (to anything) to run the library's side of the tests through the CloudHSM profile
+/// (`cloudhsm-profile/`): SoftHSM2 behind the documented rules of AWS CloudHSM.
+pub const VIA_PROFILE_ENV: &str = "TEST_VIA_CLOUDHSM_PROFILE";
 
 /// Declares a test that runs in its own process on its own SoftHSM2 store:
 /// `softhsm_test!(fn name(token) { ... });`
@@ -84,13 +87,34 @@ impl TestToken {
         Self::init(label)
     }
 
-    /// Configuration logging in as the user.
+    /// Configuration logging in as the user: through the CloudHSM profile when
+    /// [`VIA_PROFILE_ENV`] is set, else on SoftHSM2 directly.
     pub fn config(&self) -> HsmConfig {
         HsmConfig::new(
             TokenSelector::Label(self.label.clone()),
             PinSource::Value(SecretString::from(USER_PIN)),
         )
-        .with_module(ModuleSource::Path(self.module.clone()))
+        .with_module(ModuleSource::Path(self.library_module()))
+    }
+
+    /// The module the library is tested through (see [`TestToken::config`]).
+    pub fn library_module(&self) -> PathBuf {
+        if std::env::var_os(VIA_PROFILE_ENV).is_none() {
+            return self.module.clone();
+        }
+        std::env::set_var("CLOUDHSM_PROFILE_SOFTHSM2", &self.module);
+        let exe = std::env::current_exe().expect("test binary path");
+        let dir = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .expect("target directory");
+        let profile = dir.join("libcloudhsm_profile.so");
+        assert!(
+            profile.exists(),
+            "{} is missing: run `cargo build -p cloudhsm-profile`",
+            profile.display()
+        );
+        profile
     }
 
     /// Configuration logging in as the security officer.
