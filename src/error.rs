@@ -2,9 +2,8 @@
 //! printed as one or two plain lines on stderr, or `{"error": {"kind", "message"}}` under
 //! `--json`.
 //!
-//! This is the one place where the libraries' errors become kinds: [`CliError::from`] for each
-//! library error type below. Errors that have a `kind()` keep it; the others are mapped here,
-//! variant by variant, until their crate gives them one.
+//! This is the one place where the libraries' errors become the tool's: every library error
+//! keeps its stable `kind()` (documented with each `kind()` method), see `from_library`.
 
 use std::process::ExitCode;
 
@@ -71,67 +70,38 @@ pub fn usage(e: &clap::Error, json: bool) -> ExitCode {
     code
 }
 
-impl From<cryptoki_ops::Error> for CliError {
-    fn from(e: cryptoki_ops::Error) -> Self {
-        Self::new(e.kind(), e.to_string())
-    }
-}
-
-impl From<RunbookError> for CliError {
-    fn from(e: RunbookError) -> Self {
-        Self::new(e.kind(), e.to_string())
-    }
-}
-
-impl From<tezos_keys::Error> for CliError {
-    fn from(e: tezos_keys::Error) -> Self {
-        Self::new("invalid_input", e.to_string())
-    }
-}
-
-impl From<SignError> for CliError {
-    fn from(e: SignError) -> Self {
-        match e {
-            SignError::Hsm(e) => e.into(),
-            SignError::Tezos(e) => e.into(),
-            SignError::WatermarkNotAllowed { .. } => Self::new(
-                "watermark_not_allowed",
-                format!("{e}\n  pass --allow with the watermarks this key may sign"),
-            ),
-            other => Self::new("verify_failed", other.to_string()),
+/// The one mapping from a library error to the tool's: the library's stable `kind()`, its
+/// message, and for some kinds a line saying what to do.
+fn from_library(kind: &'static str, message: String) -> CliError {
+    let hint = match kind {
+        "watermark_not_allowed" => Some("pass --allow with the watermarks this key may sign"),
+        "double_sign" => {
+            Some("a baker must never sign two different payloads at one level and round")
         }
+        _ => None,
+    };
+    match hint {
+        Some(hint) => CliError::new(kind, format!("{message}\n  {hint}")),
+        None => CliError::new(kind, message),
     }
 }
 
-impl From<GuardError> for CliError {
-    fn from(e: GuardError) -> Self {
-        match e {
-            GuardError::DoubleSign { .. } => Self::new(
-                "double_sign",
-                format!(
-                    "{e}\n  a baker must never sign two different payloads at one level and round"
-                ),
-            ),
-            GuardError::PolicyRefused { .. } => Self::new(
-                "watermark_not_allowed",
-                format!("{e}\n  pass --allow with the watermarks this key may sign"),
-            ),
-            GuardError::Payload(inner) => inner.into(),
-            // The signer's own error (HSM, PIN, key...) keeps its kind.
-            GuardError::Signer(ref inner) => {
-                match std::error::Error::source(inner).and_then(|s| s.downcast_ref::<SignError>()) {
-                    Some(SignError::Hsm(hsm)) => Self::new(hsm.kind(), hsm.to_string()),
-                    _ => Self::new("sign_failed", e.to_string()),
-                }
+/// `From` every library error type, each through [`from_library`].
+macro_rules! from_library_errors {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for CliError {
+            fn from(e: $error) -> Self {
+                from_library(e.kind(), e.to_string())
             }
-            // Store errors: watermark_store_missing, _unsafe, _busy, _corrupt, io.
-            other => Self::new(other.kind(), other.to_string()),
         }
-    }
+    )*};
 }
 
-impl From<CloudHsmError> for CliError {
-    fn from(e: CloudHsmError) -> Self {
-        Self::new(e.kind(), e.to_string())
-    }
-}
+from_library_errors!(
+    cryptoki_ops::Error,
+    RunbookError,
+    tezos_keys::Error,
+    SignError,
+    GuardError,
+    CloudHsmError,
+);
