@@ -1,36 +1,31 @@
 //! Small file operations the store needs to survive a kill at any point: files created once and
 //! never overwritten, files replaced atomically, and directory entries made durable.
 
-use std::io::Write;
 use std::path::Path;
 
+use tezos_keys::durable::{self, DurableError};
+
 /// Creates `path` with `bytes`, readable by the owner only, failing if anything (a file, a
-/// symbolic link) is already there (`O_CREAT|O_EXCL`, which never follows a link), and flushes
-/// it to disk.
+/// symbolic link) is already there, durably: [`tezos_keys::durable::write_new`], the
+/// workspace's one owner-only durable writer.
 pub fn create_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    durable::write_new(path, bytes).map_err(into_io)
 }
 
 /// Replaces `path` with `bytes` atomically: a reader (or a kill) sees the old file or the new
-/// one, never a mix. Writes a temporary file next to it, flushes it, renames it over `path`
-/// and flushes the directory.
+/// one, never a mix ([`tezos_keys::durable::replace`]: a temporary file of its own next to
+/// it, flushed, renamed over `path`, the directory flushed).
 pub fn replace_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("no file name"))?
-        .to_string_lossy();
-    let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    // A temporary file of a killed process with this pid: ours to replace.
-    let _ = std::fs::remove_file(&temp);
-    create_private(&temp, bytes)?;
-    std::fs::rename(&temp, path)?;
-    sync_parent(path)
+    durable::replace(path, bytes).map_err(into_io)
+}
+
+/// A durable-writer error as the `std::io::Error` the store's callers expect.
+fn into_io(e: DurableError) -> std::io::Error {
+    match e {
+        DurableError::Exists { .. } => std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        DurableError::Io { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    }
 }
 
 /// Whether `name` is a temporary file [`replace_atomically`] may have left behind.
