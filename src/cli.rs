@@ -38,6 +38,24 @@ pub struct GlobalArgs {
     /// Where the security officer's PIN comes from (for trusted wrapping keys and token init).
     #[arg(long, global = true, value_parser = PinSourceParser)]
     pub so_pin: Option<PinSource>,
+    /// Where an AWS CloudHSM admin's credentials come from (`<admin>:<password>`; env:, file:,
+    /// cmd:), to mark a wrapping key trusted with cloudhsm-cli (`wrapkey ... --trusted` on
+    /// CloudHSM). Default: --so-pin.
+    #[arg(long, global = true, value_parser = PinSourceParser)]
+    pub admin_pin: Option<PinSource>,
+    /// The CloudHSM cluster cloudhsm-cli acts on (`--cluster-id`), needed once cloudhsm-cli is
+    /// configured for several clusters.
+    #[arg(
+        long,
+        env = "TEZOS_HSM_CLOUDHSM_CLUSTER_ID",
+        global = true,
+        value_name = "CLUSTER_ID"
+    )]
+    pub cluster_id: Option<String>,
+    /// Allow logging in as the CloudHSM crypto user `kmsuser`, which AWS KMS uses for a custom
+    /// key store and whose password KMS rotates on every connect (refused by default).
+    #[arg(long, global = true)]
+    pub allow_kmsuser: bool,
     /// Print one JSON value on stdout (errors as JSON on stderr).
     #[arg(long, global = true)]
     pub json: bool,
@@ -153,7 +171,8 @@ pub enum ClusterCommand {
     /// token, same public key or not, attributes that differ; wrapping keys' check values.
     /// Exit code 0 only when everything is consistent.
     Check {
-        /// Token labels, comma-separated (at least 2), e.g. --tokens tezos-hsm,second.
+        /// Token labels, comma-separated (at least 2; on AWS CloudHSM one cluster may be checked
+        /// alone, for coverage), e.g. --tokens tezos-hsm,second.
         #[arg(long, value_delimiter = ',', required = true)]
         tokens: Vec<String>,
     },
@@ -314,9 +333,14 @@ pub enum WrapkeyCommand {
         /// Label.
         #[arg(long)]
         label: String,
-        /// Mark it trusted (security officer), so it can wrap backup-able keys.
+        /// Mark it trusted, so it can wrap backup-able keys: on AWS CloudHSM the crypto user
+        /// (--pin) creates it and an admin (--admin-pin) marks it trusted through cloudhsm-cli;
+        /// elsewhere the security officer (--so-pin) creates it trusted.
         #[arg(long)]
         trusted: bool,
+        /// CloudHSM: crypto users to share the trusted key with (comma-separated).
+        #[arg(long, value_delimiter = ',', requires = "trusted")]
+        share_with: Vec<String>,
     },
     /// Import an AES-256 wrapping key of known value (64 hex characters in a file), e.g. from a
     /// key ceremony that puts the same key on two HSMs.
@@ -327,9 +351,12 @@ pub enum WrapkeyCommand {
         /// File holding the key as 64 hex characters (keep it 0600; delete it afterwards).
         #[arg(long)]
         value_file: PathBuf,
-        /// Mark it trusted (security officer).
+        /// Mark it trusted (as for `wrapkey generate --trusted`).
         #[arg(long)]
         trusted: bool,
+        /// CloudHSM: crypto users to share the trusted key with (comma-separated).
+        #[arg(long, value_delimiter = ',', requires = "trusted")]
+        share_with: Vec<String>,
     },
 }
 

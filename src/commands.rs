@@ -2,6 +2,7 @@
 //! that is both `Serialize` (printed under `--json`) and `Display` (printed for people).
 
 mod cluster;
+mod coverage;
 mod demo;
 mod key;
 mod sign;

@@ -30,6 +30,7 @@ pub struct Context {
     cli_token: Option<String>,
     pin: Option<PinSource>,
     so_pin: Option<PinSource>,
+    allow_kmsuser: bool,
     /// `--json`.
     pub json: bool,
     /// The local store or the module.
@@ -69,6 +70,7 @@ impl Context {
             cli_token: globals.token.clone(),
             pin: globals.pin.clone(),
             so_pin: globals.so_pin.clone(),
+            allow_kmsuser: globals.allow_kmsuser,
             json: globals.json,
             target,
             watermark_dir: watermark_dir(globals)?,
@@ -125,7 +127,8 @@ impl Context {
                 };
                 Ok(HsmConfig::new(token, pin)
                     .with_module(ModuleSource::Path(path.clone()))
-                    .with_role(role))
+                    .with_role(role)
+                    .with_allow_kmsuser(self.allow_kmsuser))
             }
         }
     }

@@ -59,6 +59,12 @@ pub struct HsmConfig {
     /// Default 30 s ([`crate::pin::DEFAULT_PIN_COMMAND_TIMEOUT`]); from the environment,
     /// [`PIN_TIMEOUT_ENV`].
     pub pin_timeout: Duration,
+    /// Whether logging in as the crypto user `kmsuser` is allowed on AWS CloudHSM (default
+    /// false: [`crate::Error::KmsUserRefused`]). AWS KMS logs in as `kmsuser` for a custom key
+    /// store on the cluster and rotates its password every time the store connects (AWS KMS
+    /// developer guide `connect-keystore`), so a signer configured with it breaks at the next
+    /// connect.
+    pub allow_kmsuser: bool,
 }
 
 impl HsmConfig {
@@ -72,6 +78,7 @@ impl HsmConfig {
             max_sessions: 4,
             checkout_timeout: Duration::from_secs(10),
             pin_timeout: crate::pin::DEFAULT_PIN_COMMAND_TIMEOUT,
+            allow_kmsuser: false,
         }
     }
 
@@ -187,6 +194,13 @@ impl HsmConfig {
     /// Logs in as `role`.
     pub fn with_role(mut self, role: Role) -> Self {
         self.role = role;
+        self
+    }
+
+    /// Allows (or not, the default) logging in as AWS KMS's crypto user `kmsuser` on CloudHSM
+    /// (see [`Self::allow_kmsuser`](HsmConfig#structfield.allow_kmsuser)).
+    pub fn with_allow_kmsuser(mut self, allow: bool) -> Self {
+        self.allow_kmsuser = allow;
         self
     }
 

@@ -210,6 +210,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// The CloudHSM PIN names AWS KMS's crypto user `kmsuser`, and that was not allowed
+    /// ([`crate::HsmConfig::with_allow_kmsuser`]).
+    #[error(
+        "refusing to log in to '{token}' as the crypto user kmsuser: AWS KMS logs in as kmsuser \
+         for a custom key store on this cluster and rotates its password every time the store \
+         connects (AWS KMS developer guide, connect-keystore), so a signer using it breaks at the \
+         next connect. Use a crypto user of your own, or allow it explicitly (--allow-kmsuser, \
+         HsmConfig::with_allow_kmsuser) if no key store uses this cluster"
+    )]
+    KmsUserRefused {
+        /// Token label.
+        token: String,
+    },
+
     /// The operation needs a module feature that this module (e.g. not CloudHSM) does not have.
     #[error("{operation} is not supported by this module ({module}): {hint}")]
     NotSupportedByModule {
@@ -267,6 +281,7 @@ impl Error {
             Self::InvalidPublicKey { .. } => "invalid_public_key",
             Self::InvalidInput { .. } => "invalid_input",
             Self::NotSupportedByModule { .. } => "not_supported_by_module",
+            Self::KmsUserRefused { .. } => "kmsuser_refused",
             Self::Pkcs11 { .. } => "pkcs11",
         }
     }
@@ -378,6 +393,7 @@ mod tests {
                 "id_exists",
             ),
             (Error::UnsupportedCurve { what: s() }, "unsupported_curve"),
+            (Error::KmsUserRefused { token: s() }, "kmsuser_refused"),
             (
                 Error::MechanismNotSupported {
                     token: s(),

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use cryptoki::session::UserType;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{HsmConfig, Role};
 use crate::error::{Error, Result, RvError};
@@ -53,6 +53,18 @@ impl Hsm {
         // The token first, so a wrong token is reported as such before the PIN is looked for.
         let mut selected = Some(config.token.select(&module)?);
         let pin = config.pin.resolve_within(config.pin_timeout)?;
+        if module.is_cloudhsm() && !config.allow_kmsuser {
+            // The PIN is `<crypto user>:<password>` on CloudHSM (AWS docs `pkcs11-pin`).
+            let user = pin.expose_secret().split_once(':').map(|(user, _)| user);
+            if user.is_some_and(|u| u.eq_ignore_ascii_case("kmsuser")) {
+                return Err(Error::KmsUserRefused {
+                    token: selected
+                        .as_ref()
+                        .map(|t| t.label.clone())
+                        .unwrap_or_default(),
+                });
+            }
+        }
         let mut attempt = 0;
         loop {
             let token = match selected.take() {

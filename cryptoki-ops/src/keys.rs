@@ -36,6 +36,9 @@
 //! key is a public object (its value stays sensitive and non-extractable).
 
 use std::fmt;
+
+/// Why Ed25519 is refused on AWS CloudHSM, in one line.
+const CLOUDHSM_NO_EDDSA: &str = "AWS CloudHSM's PKCS#11 library has no EdDSA, so tz1 (Ed25519) keys cannot be made or used there (AWS docs pkcs11-mechanisms); use secp256k1 (tz2) or P-256 (tz3)";
 use std::str::FromStr;
 
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -681,9 +684,21 @@ impl Hsm {
 
     /// Generates an EC key pair on the token, with the attribute policy of the module docs.
     ///
+    /// On AWS CloudHSM, Ed25519 (tz1) is refused at once: its PKCS#11 library has no EdDSA.
+    ///
     /// Errors: [`Error::KeyExists`] if the label is taken, [`Error::MechanismNotSupported`] if the
     /// token cannot generate keys on the curve.
     pub fn generate_ec_key(&self, spec: &EcKeySpec) -> Result<KeyPairInfo> {
+        if spec.curve == Curve::Ed25519 && self.module().is_cloudhsm() {
+            // AWS docs `pkcs11-mechanisms`, `pkcs11-key-types`: the SDK 5 PKCS#11 library has no
+            // EdDSA; Ed25519 exists only in CloudHSM CLI on hsm2m.medium in non-FIPS mode
+            // (`cloudhsm_cli-crypto-sign-ed25519`).
+            return Err(Error::MechanismNotSupported {
+                token: self.token_label().to_string(),
+                mechanism: MechanismType::ECC_EDWARDS_KEY_PAIR_GEN.to_string(),
+                hint: CLOUDHSM_NO_EDDSA,
+            });
+        }
         let (mechanism, mechanism_type) = match spec.curve {
             Curve::Ed25519 => (
                 Mechanism::EccEdwardsKeyPairGen,

@@ -5,6 +5,8 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 use tezos_keys::runbook::{check_consistency, ConsistencyReport};
 
+use super::coverage::{self, Coverage};
+use super::user::Users;
 use super::Output;
 use crate::cli::{ClusterCommand, GlobalArgs};
 use crate::context::Context;
@@ -12,24 +14,60 @@ use crate::error::CliError;
 use crate::progress::ProgressLine;
 use crate::text::escape;
 
-/// `cluster check`: the consistency report; exit code 0 only when consistent.
-pub struct Checked(ConsistencyReport);
+/// `cluster check`: the consistency report of the tokens (when there are two or more) and, on
+/// AWS CloudHSM, the coverage of the cluster's users and keys; exit code 0 only when both are
+/// good.
+pub struct Checked {
+    tokens: Vec<String>,
+    report: Option<ConsistencyReport>,
+    coverage: Option<Coverage>,
+}
+
+impl Checked {
+    fn consistent(&self) -> bool {
+        self.report
+            .as_ref()
+            .is_none_or(ConsistencyReport::is_consistent)
+            && self.coverage.as_ref().is_none_or(Coverage::is_complete)
+    }
+}
 
 impl Serialize for Checked {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        use serde::ser::Error;
+        let mut value = match &self.report {
+            Some(report) => serde_json::to_value(report).map_err(S::Error::custom)?,
+            None => serde_json::json!({"tokens": self.tokens, "keys": [], "wrapping_keys": []}),
+        };
+        if let Some(object) = value.as_object_mut() {
+            if let Some(coverage) = &self.coverage {
+                object.insert(
+                    "coverage".into(),
+                    serde_json::to_value(coverage).map_err(S::Error::custom)?,
+                );
+            }
+            object.insert("consistent".into(), self.consistent().into());
+        }
+        value.serialize(serializer)
     }
 }
 
 impl fmt::Display for Checked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&consistency_text(&self.0))
+        let mut parts = Vec::new();
+        if let Some(report) = &self.report {
+            parts.push(consistency_text(report));
+        }
+        if let Some(coverage) = &self.coverage {
+            parts.push(coverage.to_string());
+        }
+        f.write_str(&parts.join("\n"))
     }
 }
 
 impl Output for Checked {
     fn success(&self) -> bool {
-        self.0.is_consistent()
+        self.consistent()
     }
 }
 
@@ -66,10 +104,26 @@ pub fn run(globals: &GlobalArgs, command: ClusterCommand) -> Result<Checked, Cli
             ));
         }
     }
-    let mut progress = ProgressLine::new(ctx.json, "reading token");
-    let report = check_consistency(&hsms, &mut |p| progress.show(p));
-    progress.finish();
-    Ok(Checked(report?))
+    let cloudhsm = hsms.first().is_some_and(|h| h.module().is_cloudhsm());
+    // On CloudHSM one cluster is one token: alone, it is checked for coverage only.
+    let report = if hsms.len() >= 2 || !cloudhsm {
+        let mut progress = ProgressLine::new(ctx.json, "reading token");
+        let report = check_consistency(&hsms, &mut |p| progress.show(p));
+        progress.finish();
+        Some(report?)
+    } else {
+        None
+    };
+    let coverage = if cloudhsm {
+        Some(coverage::check(&Users::new(globals))?)
+    } else {
+        None
+    };
+    Ok(Checked {
+        tokens,
+        report,
+        coverage,
+    })
 }
 
 /// The consistency report for people: one line per key and wrapping key, problems spelled out.

@@ -3,6 +3,7 @@
 
 mod backup;
 mod export;
+mod owner;
 mod replicate;
 mod share;
 
@@ -71,7 +72,16 @@ pub fn run(globals: &GlobalArgs, command: KeyCommand) -> Result<Rendered, CliErr
             let key = label.to_string();
             Rendered::new(&Deleted { deleted, key }, json)
         }
-        KeyCommand::Backup(args) => Rendered::new(&backup::backup(&open(globals)?.1, args)?, json),
+        KeyCommand::Backup(args) => {
+            let (_, hsm) = open(globals)?;
+            owner::require(
+                globals,
+                &hsm,
+                &owner::labels_of(&hsm, &args.label)?,
+                "a backup",
+            )?;
+            Rendered::new(&backup::backup(&hsm, args)?, json)
+        }
         KeyCommand::Restore(args) => {
             let (ctx, hsm) = open(globals)?;
             FileStore::create(&ctx.watermark_dir)?; // as for `key generate`
@@ -79,10 +89,20 @@ pub fn run(globals: &GlobalArgs, command: KeyCommand) -> Result<Rendered, CliErr
         }
         KeyCommand::Replicate(args) => {
             let (ctx, hsm) = open(globals)?;
+            let labels =
+                owner::labels_matching(&hsm, args.label.as_deref(), args.prefix.as_deref())?;
+            owner::require(globals, &hsm, &labels, "a replication")?;
             Rendered::new(&replicate::run(&ctx, &hsm, args)?, json)
         }
         KeyCommand::ExportHotWallet(args) => {
-            Rendered::new(&export::run(&open(globals)?.1, args)?, json)
+            let (_, hsm) = open(globals)?;
+            owner::require(
+                globals,
+                &hsm,
+                &owner::labels_of(&hsm, &args.label)?,
+                "an export",
+            )?;
+            Rendered::new(&export::run(&hsm, args)?, json)
         }
     }
 }

@@ -25,6 +25,12 @@ pub struct Users<'a> {
     pub program: Option<&'a PathBuf>,
     /// `--cloudhsm-cli-timeout`, else the crate's default (30 s).
     pub timeout: Option<Duration>,
+    /// `--cluster-id`.
+    pub cluster_id: Option<&'a str>,
+    /// `--allow-kmsuser`.
+    pub allow_kmsuser: bool,
+    /// `--admin-pin`, else `--so-pin`: an admin's `<user>:<password>`.
+    pub admin_credentials: Option<PinSource>,
 }
 
 impl<'a> Users<'a> {
@@ -38,11 +44,31 @@ impl<'a> Users<'a> {
                 .unwrap_or_else(|| PinSource::Env("TEZOS_HSM_PIN".into())),
             program: globals.cloudhsm_cli.as_ref(),
             timeout: globals.cloudhsm_cli_timeout.map(Duration::from_secs),
+            cluster_id: globals.cluster_id.as_deref(),
+            allow_kmsuser: globals.allow_kmsuser,
+            admin_credentials: globals.admin_pin.clone().or_else(|| globals.so_pin.clone()),
         }
     }
 
-    /// The CloudHSM CLI, run as `role`.
+    /// The CloudHSM CLI, run as `role` with the credentials of --pin.
     pub fn cli(&self, role: CliRole) -> Result<CloudHsmCli, CliError> {
+        self.cli_as(self.credentials.clone(), role)
+    }
+
+    /// The CloudHSM CLI as the admin of --admin-pin (else --so-pin), to mark a key trusted.
+    pub fn admin(&self) -> Result<CloudHsmCli, CliError> {
+        let credentials = self.admin_credentials.clone().ok_or_else(|| {
+            CliError::new(
+                "config",
+                "on AWS CloudHSM an admin marks a wrapping key trusted (cloudhsm-cli key \
+                 set-attribute): pass the admin's <user>:<password> with --admin-pin env:VAR (or \
+                 file:, cmd:; --so-pin is used when given)",
+            )
+        })?;
+        self.cli_as(credentials, CliRole::Admin)
+    }
+
+    fn cli_as(&self, credentials: PinSource, role: CliRole) -> Result<CloudHsmCli, CliError> {
         let path = self.module.ok_or_else(|| {
             CliError::new(
                 "not_supported_by_module",
@@ -51,13 +77,18 @@ impl<'a> Users<'a> {
             )
         })?;
         let module = Module::load(&ModuleSource::Path(path.clone()))?;
-        let cli = CloudHsmCli::for_module(&module, self.credentials.clone(), role)?;
+        let cli = CloudHsmCli::for_module(&module, credentials.clone(), role)?;
         let cli = match self.program {
-            Some(program) => CloudHsmCli::with_program(program, self.credentials.clone(), role),
+            Some(program) => CloudHsmCli::with_program(program, credentials.clone(), role),
             None => cli,
         };
-        Ok(match self.timeout {
+        let cli = match self.timeout {
             Some(timeout) => cli.with_timeout(timeout),
+            None => cli,
+        }
+        .allow_kmsuser(self.allow_kmsuser);
+        Ok(match self.cluster_id {
+            Some(id) => cli.with_cluster_id(id)?,
             None => cli,
         })
     }
@@ -75,12 +106,15 @@ pub fn run(globals: &GlobalArgs, command: UserCommand) -> Result<Rendered, CliEr
     }
 }
 
-/// One HSM user: `{"username","role","locked"}`.
+/// One HSM user: `{"username","role","locked","cluster_coverage"}`; `cluster_coverage` is
+/// `full` when the user is on every HSM of the cluster (AWS docs `cloudhsm_cli-user-list`), null
+/// when the CLI did not say.
 #[derive(Serialize)]
 pub struct User {
     username: String,
     role: String,
     locked: bool,
+    cluster_coverage: Option<String>,
 }
 
 /// `user list`: the HSM's users.
@@ -95,9 +129,10 @@ impl fmt::Display for UserList {
             .iter()
             .map(|u| {
                 format!(
-                    "{:<32} {}{}",
+                    "{:<32} {:<12} coverage {}{}",
                     Escaped(&u.username),
                     Escaped(&u.role),
+                    Escaped(u.cluster_coverage.as_deref().unwrap_or("not reported")),
                     if u.locked { " (locked)" } else { "" }
                 )
             })
@@ -118,6 +153,7 @@ fn list(users: &Users<'_>) -> Result<UserList, CliError> {
                 username: u.username.clone(),
                 role: u.role.to_string(),
                 locked: u.locked,
+                cluster_coverage: u.cluster_coverage.clone(),
             })
             .collect(),
     ))
