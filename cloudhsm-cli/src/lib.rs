@@ -23,7 +23,15 @@
 //! recognised from the message's wording; anything else is [`CloudHsmError::CliFailed`] with the
 //! CLI's own message.
 //!
-//! The modules: [`client`] (the API), [`error`], [`types`] (roles, users, key references), and,
+//! * Beyond users and sharing: an admin marks a key trusted ([`CloudHsmCli::set_trusted`], `key
+//!   set-attribute`), the whole trusted-wrapping-key procedure is [`create_trusted_wrapping_key`],
+//!   keys come with their owner, shared users and coverage ([`CloudHsmCli::list_keys`],
+//!   [`KeyListing`]), [`CloudHsmCli::require_owner`] checks ownership before a wrap,
+//!   [`CloudHsmCli::with_cluster_id`] names the cluster, and credentials naming AWS KMS's
+//!   `kmsuser` are refused unless [`CloudHsmCli::allow_kmsuser`].
+//!
+//! The modules: [`client`] (the API), [`error`], [`types`] (roles, users, key references),
+//! [`keys`] (keys with owners and coverage), [`trusted`] (the trusted-wrapping-key procedure), and,
 //! private, `input` (checks of names and passwords), `wire` (the CLI's JSON), `classify` (failure
 //! messages to variants), `redact` (secrets out of everything the CLI prints) and `runner` (the
 //! child process).
