@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::user::Users;
 use crate::error::CliError;
+use crate::text::Escaped;
 
 /// The users and keys whose coverage is not full: `{"users":[{"username","cluster_coverage"}],
 /// "keys":[{"reference","label","class","incomplete":[...]}],"complete"}`.
@@ -85,17 +86,17 @@ impl fmt::Display for Coverage {
         for u in &self.users {
             lines.push(format!(
                 "user {:<27} cluster-coverage {} (NOT on every HSM of the cluster)",
-                u.username,
-                u.cluster_coverage.as_deref().unwrap_or("not reported")
+                Escaped(&u.username),
+                Escaped(u.cluster_coverage.as_deref().unwrap_or("not reported"))
             ));
         }
         for k in &self.keys {
             lines.push(format!(
                 "{} '{}' {}: NOT on every HSM ({})",
-                k.class.as_deref().unwrap_or("key"),
-                k.label.as_deref().unwrap_or(""),
-                k.reference,
-                k.incomplete.join("; ")
+                Escaped(k.class.as_deref().unwrap_or("key")),
+                Escaped(k.label.as_deref().unwrap_or("")),
+                Escaped(&k.reference),
+                Escaped(&k.incomplete.join("; "))
             ));
         }
         lines.push(if self.complete {
