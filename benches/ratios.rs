@@ -43,7 +43,7 @@ use cryptoki::session::Session;
 use cryptoki_ops::{Curve, KeySelector, SigningKey};
 use signature::hazmat::PrehashVerifier as _;
 use tezos_keys::payload::{self, Watermark};
-use tezos_keys::{HsmKey, Verifier};
+use tezos_keys::{HsmKey, KeyPolicy, Verifier};
 
 use support::Store;
 
@@ -390,9 +390,10 @@ fn pairs<'a>(key: &'a SigningKey, sessions: &'a mut [(Session, ObjectHandle)]) -
         .collect();
     let tezos_sign = move |key: HsmKey| {
         let payload = payload.clone();
+        let policy = KeyPolicy::new([Watermark::Generic]);
         move || {
             let (signature, _) = key
-                .sign_allowed(black_box(&payload), Some(&[Watermark::Generic]))
+                .sign_allowed(black_box(&payload), &policy)
                 .expect("Tezos sign");
             black_box(signature.to_string());
         }

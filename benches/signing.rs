@@ -30,7 +30,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use cryptoki::mechanism::Mechanism;
 use cryptoki_ops::{Curve, KeySelector, SigningKey};
 use tezos_keys::payload::{self, Watermark};
-use tezos_keys::{verify_digest, HsmKey, Signature};
+use tezos_keys::{verify_digest, HsmKey, KeyPolicy, Signature};
 
 use support::Store;
 
@@ -86,7 +86,7 @@ fn bench_curve(c: &mut Criterion, store: &Store, key: &SigningKey) {
     let tezos_off = tezos.clone().with_verify_after_sign(false);
     let tezos_on = tezos.clone().with_verify_after_sign(true);
     let payload = tezos_payload();
-    let allowed = [Watermark::Generic];
+    let policy = KeyPolicy::new([Watermark::Generic]);
     // One signature made on the token, for the software-only benches.
     let hsm_signature = key.sign(&digest).expect("sign once");
 
@@ -109,7 +109,7 @@ fn bench_curve(c: &mut Criterion, store: &Store, key: &SigningKey) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let (signature, _) = key
-                    .sign_allowed(black_box(&payload), Some(&allowed))
+                    .sign_allowed(black_box(&payload), &policy)
                     .expect("Tezos sign");
                 signature.to_string()
             })

@@ -105,3 +105,37 @@ from_library_errors!(
     GuardError,
     CloudHsmError,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tezos_keys::payload::Watermark;
+    use tezos_keys::{Curve, PublicKeyHash};
+
+    #[test]
+    fn library_kinds_pass_through_with_the_cli_hint() {
+        let refused = GuardError::PolicyRefused {
+            key: PublicKeyHash::new(Curve::P256, [0; 20]),
+            watermark: Watermark::Block,
+            allowed: vec![Watermark::Generic],
+        };
+        let e = CliError::from(refused);
+        assert_eq!(e.kind, "watermark_not_allowed");
+        assert!(e
+            .message
+            .ends_with("pass --allow with the watermarks this key may sign"));
+
+        // The signer's own kind survives the guard and the signature::Error in between.
+        let pin = SignError::Hsm(cryptoki_ops::Error::PinIncorrect { token: "t".into() });
+        let e = CliError::from(GuardError::Signer(signature::Error::from_source(pin)));
+        assert_eq!(e.kind, "pin_incorrect");
+        assert!(
+            e.message.contains("PIN for token 't' is wrong"),
+            "{}",
+            e.message
+        );
+
+        let e = CliError::from(tezos_keys::Error::EmptyPayload);
+        assert_eq!((e.kind, e.message.contains('\n')), ("invalid_input", false));
+    }
+}

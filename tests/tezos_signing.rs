@@ -8,7 +8,7 @@ use cryptoki_ops::{Curve, EcKeySpec};
 use signature::hazmat::{PrehashSigner, PrehashVerifier};
 use signature::{Keypair, Signer};
 use tezos_keys::payload::{self, Watermark};
-use tezos_keys::{verify, verify_encoded, HsmKey, SignError};
+use tezos_keys::{verify, verify_encoded, HsmKey, KeyPolicy, SignError};
 
 fn attestation(level: u32, round: u32) -> Vec<u8> {
     common::payloads::attestation(level, round, 0xcd)
@@ -67,10 +67,13 @@ softhsm_test!(fn bad_payloads_and_disallowed_watermarks_are_refused_before_the_h
         let err = key.sign(&payload).unwrap_err();
         assert!(matches!(err, SignError::Tezos(_)), "{payload:?}: {err}");
     }
-    let err = key.sign_allowed(&[0x03, 1], Some(&[Watermark::Block, Watermark::Attestation])).unwrap_err();
-    assert!(matches!(err, SignError::WatermarkNotAllowed { .. }), "{err}");
-    assert!(err.to_string().contains("0x03") && err.to_string().contains("0x11,0x13"), "{err}");
-    let (_, info) = key.sign_allowed(&attestation(7, 2), Some(&[Watermark::Attestation])).unwrap();
+    let policy = KeyPolicy::new([Watermark::Block, Watermark::Attestation]);
+    let err = key.sign_allowed(&[0x03, 1], &policy).unwrap_err();
+    assert!(matches!(err, SignError::PolicyRefused { .. }), "{err}");
+    assert_eq!(err.kind(), "watermark_not_allowed");
+    assert!(err.to_string().contains("generic (0x03)"), "{err}");
+    assert!(err.to_string().ends_with("block (0x11), attestation (0x13)"), "{err}");
+    let (_, info) = key.sign_allowed(&attestation(7, 2), &KeyPolicy::new([Watermark::Attestation])).unwrap();
     assert_eq!((info.level, info.round), (Some(7), Some(2)));
 });
 

@@ -413,7 +413,8 @@ fn refusal(requested: &Height, recorded: &Height) -> String {
     }
 }
 
-fn list(allowed: &[Watermark]) -> String {
+/// `block (0x11), attestation (0x13)`, or `nothing`.
+pub(crate) fn list(allowed: &[Watermark]) -> String {
     if allowed.is_empty() {
         return "nothing".to_owned();
     }

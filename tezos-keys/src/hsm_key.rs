@@ -20,7 +20,8 @@ use std::fmt;
 
 use cryptoki_ops::{Hsm, KeySelector, SigningKey};
 
-use crate::payload::{self, PayloadInfo};
+use crate::high_watermark::{self, KeyPolicy};
+use crate::payload::{self, PayloadInfo, Watermark};
 use crate::{Curve, PublicKey, PublicKeyHash, Signature, Verifier};
 
 /// Why an HSM-backed signature could not be made.
@@ -33,17 +34,20 @@ pub enum SignError {
     /// The Tezos side refused the input (payload, encoding...).
     #[error(transparent)]
     Tezos(#[from] crate::Error),
-    /// The payload's watermark is not one the caller allows.
-    #[error("watermark {watermark} ({name}) is not allowed for key {key}; allowed: {allowed}")]
-    WatermarkNotAllowed {
-        /// The watermark byte, as `0x..`.
-        watermark: String,
-        /// Its name.
-        name: &'static str,
-        /// The key's address.
-        key: String,
-        /// The allowed watermarks.
-        allowed: String,
+    /// The key's [`KeyPolicy`] does not allow the payload's watermark (the same refusal, with
+    /// the same message, as [`crate::GuardError::PolicyRefused`]).
+    #[error(
+        "key {key} may not sign {watermark} (0x{:02x}) payloads; its policy allows: {}",
+        watermark.byte(),
+        high_watermark::list(allowed)
+    )]
+    PolicyRefused {
+        /// The key.
+        key: PublicKeyHash,
+        /// The payload's watermark.
+        watermark: Watermark,
+        /// What the policy allows.
+        allowed: Vec<Watermark>,
     },
     /// The HSM returned a signature that does not verify: the key on the token is not the key
     /// whose public half was read, or the HSM is faulty. Nothing was returned to the caller.
@@ -65,7 +69,7 @@ impl SignError {
     /// |---|---|
     /// | [`cryptoki_ops::Error::kind`] | [`SignError::Hsm`] (e.g. `key_not_found`, `pin_incorrect`, `pkcs11`) |
     /// | [`crate::Error::kind`] | [`SignError::Tezos`] (`invalid_input`, `verify_failed`) |
-    /// | `watermark_not_allowed` | [`SignError::WatermarkNotAllowed`] |
+    /// | `watermark_not_allowed` | [`SignError::PolicyRefused`] |
     /// | `verify_failed` | [`SignError::VerifyAfterSignFailed`] |
     ///
     /// ```
@@ -78,7 +82,7 @@ impl SignError {
         match self {
             Self::Hsm(e) => e.kind(),
             Self::Tezos(e) => e.kind(),
-            Self::WatermarkNotAllowed { .. } => "watermark_not_allowed",
+            Self::PolicyRefused { .. } => "watermark_not_allowed",
             Self::VerifyAfterSignFailed { .. } => "verify_failed",
         }
     }
@@ -181,33 +185,40 @@ impl HsmKey {
         &self.key
     }
 
-    /// Signs a Tezos payload (watermark byte included), after checking it is well formed.
+    /// Signs a Tezos payload (watermark byte included), after checking it is well formed. Any
+    /// watermark is signed: restrict a key with [`HsmKey::sign_allowed`], and put consensus
+    /// signing behind the double-signing guard ([`crate::HighWatermark::sign_keypair`]).
     pub fn sign(&self, payload: &[u8]) -> Result<Signature, SignError> {
-        self.sign_allowed(payload, None)
+        self.sign_checked(payload, None)
             .map(|(signature, _)| signature)
     }
 
-    /// Signs a payload only if its watermark is in `allowed` (when given), and returns what the
-    /// payload is (kind, chain, level, round) with the signature.
+    /// Signs a payload only if `policy` allows its watermark (the same [`KeyPolicy`] the
+    /// double-signing guard takes), and returns what the payload is (kind, chain, level, round)
+    /// with the signature.
+    ///
+    /// # Errors
+    /// [`SignError::PolicyRefused`] before the HSM is asked; otherwise as [`HsmKey::sign`].
     pub fn sign_allowed(
         &self,
         payload: &[u8],
-        allowed: Option<&[payload::Watermark]>,
+        policy: &KeyPolicy,
+    ) -> Result<(Signature, PayloadInfo), SignError> {
+        self.sign_checked(payload, Some(policy))
+    }
+
+    fn sign_checked(
+        &self,
+        payload: &[u8],
+        policy: Option<&KeyPolicy>,
     ) -> Result<(Signature, PayloadInfo), SignError> {
         let info = payload::classify(payload)?;
-        if let Some(allowed) = allowed {
-            if !allowed.contains(&info.watermark) {
-                return Err(SignError::WatermarkNotAllowed {
-                    watermark: format!("0x{:02x}", info.watermark.byte()),
-                    name: info.watermark.name(),
-                    key: self.address.to_string(),
-                    allowed: allowed
-                        .iter()
-                        .map(|w| format!("0x{:02x}", w.byte()))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                });
-            }
+        if let Some(policy) = policy.filter(|p| !p.allows(info.watermark)) {
+            return Err(SignError::PolicyRefused {
+                key: self.address,
+                watermark: info.watermark,
+                allowed: policy.allowed.clone(),
+            });
         }
         let signature = self.sign_digest(&payload::digest(payload))?;
         Ok((signature, info))

@@ -26,11 +26,10 @@ fn sign_error_kinds_are_stable() {
         ),
         (SignError::Tezos(tezos_keys::Error::HighS), "verify_failed"),
         (
-            SignError::WatermarkNotAllowed {
-                watermark: "0x11".into(),
-                name: "block",
-                key: "tz2".into(),
-                allowed: "0x03".into(),
+            SignError::PolicyRefused {
+                key: key(),
+                watermark: Watermark::Block,
+                allowed: vec![Watermark::Generic],
             },
             "watermark_not_allowed",
         ),
