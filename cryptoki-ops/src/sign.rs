@@ -138,63 +138,51 @@ impl SigningKey {
                         e => Fail::Pkcs11("C_Sign", e),
                     }
                         })?;
-                to_raw_signature(&signature).map_err(Fail::Final)
+                to_raw_signature(curve, &signature).map_err(Fail::Final)
             })
     }
 }
 
-/// `r || s` from what a module returned: 64 raw bytes, or an ASN.1 DER `ECDSA-Sig-Value`.
+/// `r || s` from what a module returned for a key on `curve`: 64 raw bytes, or, for ECDSA, an
+/// ASN.1 DER `ECDSA-Sig-Value` (`SEQUENCE { INTEGER r, INTEGER s }`), which a few modules
+/// return for `CKM_ECDSA`.
+///
+/// DER is decoded by RustCrypto's `ecdsa` crate (`k256`/`p256` `Signature::from_der`), the one
+/// DER signature parser of this workspace (`tezos_keys::Signature::from_der` uses it too), and
+/// strictly: minimal encodings, no trailing bytes, `r` and `s` in `1..n`.
 ///
 /// ```
-/// use cryptoki_ops::to_raw_signature;
+/// use cryptoki_ops::{to_raw_signature, Curve};
 /// // SEQUENCE { INTEGER 1, INTEGER 0x80 (needs a leading zero in DER) }
 /// let der = [0x30, 0x07, 0x02, 0x01, 0x01, 0x02, 0x02, 0x00, 0x80];
-/// let raw = to_raw_signature(&der)?;
+/// let raw = to_raw_signature(Curve::P256, &der)?;
 /// assert_eq!(raw[31], 1);
 /// assert_eq!(raw[63], 0x80);
 /// # Ok::<(), cryptoki_ops::Error>(())
 /// ```
-pub fn to_raw_signature(bytes: &[u8]) -> Result<RawSignature> {
+pub fn to_raw_signature(curve: Curve, bytes: &[u8]) -> Result<RawSignature> {
     if let Ok(raw) = <[u8; 64]>::try_from(bytes) {
         return Ok(raw);
     }
-    let bad = |reason: &str| Error::InvalidInput {
-        what: "signature from the token",
-        reason: format!(
-            "{} bytes, neither 64-byte r||s nor DER: {reason}",
-            bytes.len()
-        ),
+    let der = match curve {
+        Curve::Secp256k1 => k256::ecdsa::Signature::from_der(bytes).map(|s| s.to_bytes()),
+        Curve::P256 => p256::ecdsa::Signature::from_der(bytes).map(|s| s.to_bytes()),
+        Curve::Ed25519 => {
+            return Err(Error::InvalidInput {
+                what: "signature from the token",
+                reason: format!("{} bytes, not a 64-byte Ed25519 signature", bytes.len()),
+            })
+        }
     };
-    let body = match bytes {
-        [0x30, len, body @ ..] if usize::from(*len) == body.len() && *len < 0x80 => body,
-        _ => return Err(bad("not a short DER SEQUENCE")),
-    };
-    let (r, rest) = der_integer(body).ok_or_else(|| bad("bad r"))?;
-    let (s, rest) = der_integer(rest).ok_or_else(|| bad("bad s"))?;
-    if !rest.is_empty() {
-        return Err(bad("trailing bytes"));
-    }
-    let mut raw = [0u8; 64];
-    raw[32 - r.len()..32].copy_from_slice(r);
-    raw[64 - s.len()..].copy_from_slice(s);
-    Ok(raw)
-}
-
-/// One DER INTEGER of at most 32 significant bytes: its magnitude without leading zeros, and
-/// what follows it.
-fn der_integer(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let [0x02, len, rest @ ..] = bytes else {
-        return None;
-    };
-    let len = usize::from(*len);
-    if len == 0 || len > 33 || rest.len() < len {
-        return None;
-    }
-    let (mut value, rest) = rest.split_at(len);
-    while let [0, tail @ ..] = value {
-        value = tail;
-    }
-    (value.len() <= 32).then_some((value, rest))
+    der.ok()
+        .and_then(|raw| <[u8; 64]>::try_from(raw.as_slice()).ok())
+        .ok_or_else(|| Error::InvalidInput {
+            what: "signature from the token",
+            reason: format!(
+                "{} bytes, neither a 64-byte r||s nor a DER ECDSA-Sig-Value with r and s in 1..n-1",
+                bytes.len()
+            ),
+        })
 }
 
 #[cfg(test)]
@@ -221,26 +209,58 @@ mod tests {
 
     proptest! {
         #[test]
-        fn der_and_raw_agree(r in any::<[u8; 32]>(), s in any::<[u8; 32]>()) {
-            let raw = to_raw_signature(&der_of(&r, &s)).unwrap();
-            prop_assert_eq!(&raw[..32], &r[..]);
-            prop_assert_eq!(&raw[32..], &s[..]);
+        fn der_and_raw_agree(mut r in any::<[u8; 32]>(), mut s in any::<[u8; 32]>()) {
+            // Below 2^255, hence below both curves' order n; never zero.
+            for v in [&mut r, &mut s] {
+                v[0] &= 0x7f;
+                v[31] |= 1;
+            }
+            for curve in [Curve::Secp256k1, Curve::P256] {
+                let raw = to_raw_signature(curve, &der_of(&r, &s)).unwrap();
+                prop_assert_eq!(&raw[..32], &r[..]);
+                prop_assert_eq!(&raw[32..], &s[..]);
+            }
         }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
-            let _ = to_raw_signature(&bytes);
+            for curve in Curve::ALL {
+                let _ = to_raw_signature(curve, &bytes);
+            }
         }
     }
 
     #[test]
+    fn high_bit_values_need_and_get_their_sign_pad() {
+        let r = [0x80; 32];
+        let s = [0x81; 32];
+        let raw = to_raw_signature(Curve::Secp256k1, &der_of(&r, &s)).unwrap();
+        assert_eq!((&raw[..32], &raw[32..]), (&r[..], &s[..]));
+    }
+
+    #[test]
     fn malformed_der_is_refused() {
-        assert!(to_raw_signature(&[0x30, 0x03, 0x02, 0x01, 0x01]).is_err());
-        assert!(to_raw_signature(&[]).is_err());
-        // A 33-byte integer whose first byte is not a sign pad.
-        let mut big = vec![0x30, 0x26, 0x02, 0x21, 0x01];
+        let mut big = vec![0x30, 0x26, 0x02, 0x21, 0x01]; // a 33-byte integer, no sign pad
         big.extend([0xff; 32]);
         big.extend([0x02, 0x01, 0x01]);
-        assert!(to_raw_signature(&big).is_err());
+        let too_big = der_of(&[0xff; 32], &[1; 32]); // r >= n
+        for der in [
+            &[][..],
+            &[0x30, 0x00],
+            &[0x30, 0x03, 0x02, 0x01, 0x01],                   // no s
+            &[0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x00], // s = 0
+            &[0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x01], // negative r
+            &[0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01], // non-minimal r
+            &[0x30, 0x07, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x00], // trailing byte
+            &big,
+            &too_big,
+        ] {
+            for curve in Curve::ALL {
+                assert!(
+                    to_raw_signature(curve, der).is_err(),
+                    "{curve:?} {der:02x?}"
+                );
+            }
+        }
     }
 }

@@ -86,35 +86,31 @@ impl Signature {
     /// raw form. The result is **not** normalised; call
     /// [`Signature::normalize_s`].
     ///
+    /// DER is decoded by RustCrypto's `ecdsa` crate, the one DER signature parser of this
+    /// workspace (`cryptoki_ops::to_raw_signature` uses it too): minimal encodings only, no
+    /// trailing bytes.
+    ///
     /// # Errors
     /// [`Error::MalformedSignature`] if the DER is not well formed or `r`/`s`
     /// are not in `1..n`, or if `curve` is Ed25519.
     pub fn from_der(curve: Curve, der: &[u8]) -> Result<Self> {
-        if !curve.is_ecdsa() {
-            return Err(Error::MalformedSignature {
-                curve,
-                reason: "Ed25519 signatures have no DER form; pass the 64 raw bytes \
-                         to Signature::from_slice",
-            });
-        }
-        let bad = |reason| Error::MalformedSignature { curve, reason };
-        let body = match der {
-            [0x30, len, body @ ..] if usize::from(*len) == body.len() && *len < 0x80 => body,
-            [0x30, ..] => return Err(bad("DER SEQUENCE length does not match the data")),
-            _ => return Err(bad("DER signature must start with a SEQUENCE (0x30)")),
+        let raw = match curve {
+            Curve::Ed25519 => {
+                return Err(Error::MalformedSignature {
+                    curve,
+                    reason: "Ed25519 signatures have no DER form; pass the 64 raw bytes \
+                             to Signature::from_slice",
+                })
+            }
+            Curve::Secp256k1 => k256::ecdsa::Signature::from_der(der).map(|s| s.to_bytes()),
+            Curve::P256 => p256::ecdsa::Signature::from_der(der).map(|s| s.to_bytes()),
         };
-        let (r, rest) = der_integer(body).ok_or_else(|| bad("DER r is not a valid INTEGER"))?;
-        let (s, rest) = der_integer(rest).ok_or_else(|| bad("DER s is not a valid INTEGER"))?;
-        if !rest.is_empty() {
-            return Err(bad("DER signature has trailing bytes"));
-        }
-        let mut bytes = [0u8; 64];
-        for (o, b) in bytes.iter_mut().zip(r.into_iter().chain(s)) {
-            *o = b;
-        }
-        let sig = Self { curve, bytes };
-        sig.check_scalars()?;
-        Ok(sig)
+        raw.map_err(|_| Error::MalformedSignature {
+            curve,
+            reason: "not a DER ECDSA-Sig-Value (SEQUENCE of two minimally encoded INTEGERs, \
+                     r and s between 1 and the curve order n - 1, nothing after it)",
+        })
+        .and_then(|raw| Self::from_slice(curve, &raw))
     }
 
     /// The curve.
@@ -153,10 +149,6 @@ impl Signature {
         Ok(self.normalize_s()? == *self)
     }
 
-    fn check_scalars(&self) -> Result<()> {
-        self.normalize_s().map(|_| ())
-    }
-
     fn scalar_error(&self) -> Error {
         Error::MalformedSignature {
             curve: self.curve,
@@ -184,37 +176,6 @@ impl Signature {
         let (_, bytes) = base58::decode(text, &[sig_prefix(curve), Prefix::Sig])?;
         Self::from_slice(curve, &bytes)
     }
-}
-
-/// Parse one DER INTEGER (short-form length), returning its value as 32
-/// big-endian bytes and the rest of the input. Rejects negative and
-/// non-minimal encodings and values wider than 32 bytes.
-fn der_integer(input: &[u8]) -> Option<([u8; 32], &[u8])> {
-    let [0x02, len, rest @ ..] = input else {
-        return None;
-    };
-    let len = usize::from(*len);
-    if len == 0 || len >= 0x80 || len > rest.len() {
-        return None;
-    }
-    let (value, rest) = rest.split_at_checked(len)?;
-    let first = *value.first()?;
-    if first & 0x80 != 0 {
-        return None; // negative
-    }
-    if first == 0 && value.get(1).is_some_and(|b| b & 0x80 == 0) {
-        return None; // non-minimal leading zero
-    }
-    let value = value.strip_prefix(&[0]).unwrap_or(value);
-    if value.len() > 32 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    let pad = 32 - value.len();
-    for (o, b) in out.iter_mut().skip(pad).zip(value) {
-        *o = *b;
-    }
-    Some((out, rest))
 }
 
 impl fmt::Debug for Signature {
