@@ -430,15 +430,18 @@ fn signer_kind(error: &signature::Error) -> &'static str {
     let Some(source) = std::error::Error::source(error) else {
         return "sign_failed";
     };
-    if let Some(e) = source.downcast_ref::<crate::SignError>() {
-        e.kind()
-    } else if let Some(e) = source.downcast_ref::<cryptoki_ops::Error>() {
-        e.kind()
-    } else if let Some(e) = source.downcast_ref::<crate::Error>() {
-        e.kind()
-    } else {
-        "sign_failed"
+    #[cfg(feature = "hsm")]
+    {
+        if let Some(e) = source.downcast_ref::<crate::SignError>() {
+            return e.kind();
+        }
+        if let Some(e) = source.downcast_ref::<cryptoki_ops::Error>() {
+            return e.kind();
+        }
     }
+    source
+        .downcast_ref::<crate::Error>()
+        .map_or("sign_failed", crate::Error::kind)
 }
 
 fn signer_reason(error: &signature::Error) -> String {

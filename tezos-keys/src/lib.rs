@@ -1,7 +1,8 @@
 //! Tezos keys, addresses, encodings and signatures, and Tezos signing with HSM keys.
 //!
-//! Everything but [`HsmKey`] is pure software; [`HsmKey`] reaches the HSM through
-//! `cryptoki-ops`:
+//! Everything but the HSM seam ([`hsm`]: [`HsmKey`] and [`runbook`], behind the default cargo
+//! feature `hsm`) is pure software; the seam reaches the HSM through `cryptoki-ops`. Build with
+//! `default-features = false` for the codecs and the guard without any PKCS#11 dependency.
 //!
 //! - [`base58`]: base58check with every Tezos [`base58::Prefix`], strict decoding.
 //! - [`Curve`], [`PublicKey`], [`PublicKeyHash`] (`tz1`/`tz2`/`tz3`), [`ChainId`].
@@ -12,11 +13,12 @@
 //! - [`SecretKey`]: software keys (`edsk`/`spsk`/`p2sk`) for tests and exports.
 //! - [`high_watermark`]: [`HighWatermark`], the double-signing guard in front of a signer, with
 //!   per-key [`KeyPolicy`] and a durable [`high_watermark::FileStore`].
-//! - [`HsmKey`]: a Tezos key whose private half is in a PKCS#11 HSM (through `cryptoki-ops`):
-//!   watermark check, BLAKE2b-256, HSM signature, low-S, verification, RustCrypto traits.
+//! - [`HsmKey`] (feature `hsm`): a Tezos key whose private half is in a PKCS#11 HSM (through
+//!   `cryptoki-ops`): watermark check, BLAKE2b-256, HSM signature, low-S, verification,
+//!   RustCrypto traits.
 //! - [`durable`]: the one owner-only durable file writer: new files never over an existing one,
 //!   atomic replacement, bounded reads that follow no symbolic link, private directories.
-//! - [`runbook`]: backup and restore of wrapped keys, replication to a second HSM, the
+//! - [`runbook`] (feature `hsm`): backup and restore of wrapped keys, replication to a second HSM, the
 //!   consistency check across tokens, and the opt-in hot-wallet export.
 //!
 //! BLS (`tz4`) and originated contracts (`KT1`) are recognised only to
@@ -43,10 +45,10 @@ pub mod durable;
 mod error;
 mod hash;
 pub mod high_watermark;
-mod hsm_key;
+#[cfg(feature = "hsm")]
+pub mod hsm;
 pub mod payload;
 mod public_key;
-pub mod runbook;
 mod secret_key;
 mod signature;
 mod verifier;
@@ -57,7 +59,8 @@ pub use chain_id::ChainId;
 pub use curve::Curve;
 pub use error::{Error, Result};
 pub use high_watermark::{GuardError, HighWatermark, KeyPolicy};
-pub use hsm_key::{tezos_curve, tezos_public_key, HsmKey, SignError};
+#[cfg(feature = "hsm")]
+pub use hsm::{runbook, tezos_curve, tezos_public_key, HsmKey, SignError};
 pub use public_key::PublicKey;
 pub use secret_key::SecretKey;
 pub use signature::{Signature, SIGNATURE_LEN};
@@ -66,5 +69,5 @@ pub use verify::{verify, verify_digest, verify_encoded};
 
 /// The README's Rust examples, compiled as doc tests so they cannot rot.
 #[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "hsm"))]
 pub struct ReadmeDoctests;
