@@ -7,5 +7,27 @@ scripts/ensure-deps.sh --with-opensc --with-interop
 # The CloudHSM-profile PKCS#11 module (cloudhsm-profile/) is a cdylib that tests/cloudhsm_profile.rs
 # loads from target/debug; build it first so a filtered run finds it too.
 cargo build -p cloudhsm-profile
+# Tests that need what a module cannot do skip themselves through tests/common/capabilities.rs,
+# which appends each skip to this file; the summary at the end counts them per module.
+export TEST_SKIP_LOG="$PWD/target/test-skips.tsv"
+rm -f "$TEST_SKIP_LOG"
 cargo test --workspace --all-targets "$@"
+# The integration tests of the library side a second time, through the CloudHSM profile (the CLI
+# tests drive their own store and are not repeated).
+TEST_VIA_CLOUDHSM_PROFILE=1 cargo test -p tezos-hsm \
+    --test keys --test signing --test tezos_signing --test module_token --test pool \
+    --test pin_sources --test multi_process --test wrap --test runbook_backup \
+    --test runbook_replicate --test runbook_hot_wallet --test independent_tezos "$@"
 cargo test --workspace --doc
+echo "Capabilities skipped, by module (tests/common/capabilities.rs):"
+for module in "SoftHSM2" "CloudHSM profile"; do
+    if ! grep -q "^$module"$'\t' "$TEST_SKIP_LOG" 2>/dev/null; then
+        echo "  $module: none"
+        continue
+    fi
+    # One line per capability: how many distinct tests skipped it (or a step of it).
+    grep "^$module"$'\t' "$TEST_SKIP_LOG" | sort -u | cut -f2 | sort | uniq -c |
+        while read -r count capability; do
+            echo "  $module: skipped $capability ($count tests)"
+        done
+done

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::capabilities::{require, Capability};
+
 use cryptoki_ops::secrecy::SecretBox;
 use cryptoki_ops::{Curve, EcKeySpec, Hsm, KeySelector, WrappingKeySpec};
 use tezos_keys::runbook::{Backup, RestoreOptions, RunbookError};
@@ -43,6 +45,9 @@ fn backup_file(hsm: &Hsm, dir: &std::path::Path, name: &str, curve: Curve) -> st
 }
 
 softhsm_test!(fn restore_on_a_second_token_gives_the_same_address_and_signs(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     let second = token.another("second-hsm");
     ceremony_key(token, "ceremony", [0x42; 32]);
     ceremony_key(&second, "ceremony", [0x42; 32]);
@@ -118,6 +123,9 @@ fn flip_in_field(text: &str, field: &str) -> String {
 }
 
 softhsm_test!(fn a_tampered_backup_is_refused_field_by_field_and_leaves_nothing(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     let second = token.another("second-hsm");
     ceremony_key(token, "ceremony", [0x42; 32]);
     ceremony_key(&second, "ceremony", [0x42; 32]);
@@ -148,6 +156,9 @@ softhsm_test!(fn a_tampered_backup_is_refused_field_by_field_and_leaves_nothing(
 });
 
 softhsm_test!(fn an_unknown_version_is_refused_with_the_version_named(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     ceremony_key(token, "ceremony", [0x42; 32]);
     let a = token.open();
     let dir = tempfile::tempdir().unwrap();
@@ -159,6 +170,9 @@ softhsm_test!(fn an_unknown_version_is_refused_with_the_version_named(token) {
 });
 
 softhsm_test!(fn a_backup_under_another_wrapping_key_is_refused_before_unwrapping(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     let second = token.another("second-hsm");
     ceremony_key(token, "ceremony", [0x11; 32]);
     ceremony_key(&second, "ceremony", [0x22; 32]); // same label, another key
@@ -178,6 +192,9 @@ softhsm_test!(fn a_backup_under_another_wrapping_key_is_refused_before_unwrappin
 });
 
 softhsm_test!(fn a_backup_whose_key_does_not_match_its_public_key_is_refused_and_removed(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     let second = token.another("second-hsm");
     ceremony_key(token, "ceremony", [0x42; 32]);
     ceremony_key(&second, "ceremony", [0x42; 32]);
@@ -198,6 +215,9 @@ softhsm_test!(fn a_backup_whose_key_does_not_match_its_public_key_is_refused_and
 });
 
 softhsm_test!(fn a_non_extractable_key_cannot_be_backed_up(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     ceremony_key(token, "ceremony", [0x42; 32]);
     let a = token.open();
     a.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "locked")).unwrap();
@@ -207,6 +227,9 @@ softhsm_test!(fn a_non_extractable_key_cannot_be_backed_up(token) {
 });
 
 softhsm_test!(fn a_restore_onto_a_token_holding_its_id_is_refused_and_works_with_a_new_id(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     // Issue 12 item 3: `key restore FILE --label copy` on the original's token.
     ceremony_key(token, "ceremony", [0x42; 32]);
     let hsm = token.open();
@@ -237,6 +260,9 @@ softhsm_test!(fn a_restore_onto_a_token_holding_its_id_is_refused_and_works_with
 });
 
 softhsm_test!(fn a_backup_with_an_empty_or_oversized_id_restores_only_with_a_new_id(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     let second = token.another("second-hsm");
     ceremony_key(token, "ceremony", [0x42; 32]);
     ceremony_key(&second, "ceremony", [0x42; 32]);

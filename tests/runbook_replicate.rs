@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::capabilities::{require, Capability};
+
 use cryptoki_ops::secrecy::SecretBox;
 use cryptoki_ops::{Curve, EcKeySpec, Hsm, KeySelector, WrappingKeySpec};
 use tezos_keys::runbook::{
@@ -40,6 +42,9 @@ fn no_progress() -> impl FnMut(tezos_keys::runbook::Progress<'_>) {
 }
 
 softhsm_test!(fn a_key_made_on_a_is_backed_up_restored_on_b_replicated_to_c_checked_and_signs_everywhere(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     let b_token = token.another("hsm-b");
     let c_token = token.another("hsm-c");
     ceremony(&[token, &b_token, &c_token], VALUE);
@@ -79,6 +84,9 @@ softhsm_test!(fn a_key_made_on_a_is_backed_up_restored_on_b_replicated_to_c_chec
 });
 
 softhsm_test!(fn replication_by_prefix_copies_each_key_once_and_reports_failures(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     let second = token.another("second-hsm");
     ceremony(&[token, &second], VALUE);
     let (a, b) = (token.open(), second.open());
@@ -129,6 +137,9 @@ softhsm_test!(fn replication_by_prefix_copies_each_key_once_and_reports_failures
 });
 
 softhsm_test!(fn replication_is_refused_when_the_wrapping_keys_differ(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     let second = token.another("second-hsm");
     ceremony(&[token], [1; 32]);
     ceremony(&[&second], [2; 32]);
@@ -140,6 +151,9 @@ softhsm_test!(fn replication_is_refused_when_the_wrapping_keys_differ(token) {
 });
 
 softhsm_test!(fn the_consistency_check_reports_missing_keys_different_keys_and_attributes(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     let second = token.another("second-hsm");
     let third = token.another("third-hsm");
     ceremony(&[token, &second], VALUE);

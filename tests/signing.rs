@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::capabilities::{require, Capability};
+
 use cryptoki_ops::{Curve, EcKeySpec, Error, KeySelector};
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 
@@ -46,6 +48,9 @@ softhsm_test!(fn ecdsa_signatures_verify_in_software_on_both_curves(token) {
 });
 
 softhsm_test!(fn ed25519_keys_sign_where_the_token_supports_eddsa(token) {
+    if !require(token, Capability::EdDsa) {
+        return;
+    }
     let hsm = token.open();
     hsm.generate_ec_key(&EcKeySpec::new(Curve::Ed25519, "ed")).unwrap();
     let key = hsm.signing_key(&"ed".parse().unwrap()).unwrap();

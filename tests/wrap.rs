@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::capabilities::{require, Capability};
+
 use cryptoki_ops::secrecy::SecretBox;
 use cryptoki_ops::{
     Curve, EcKeySpec, Error, Hsm, KeySelector, UnwrapTarget, WrapMechanism, WrappingKeySpec,
@@ -22,6 +24,9 @@ fn ceremony_key(token: &common::TestToken, label: &str, value: [u8; 32]) {
 }
 
 softhsm_test!(fn a_backupable_key_moves_to_a_second_token_and_signs_there(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     let second = token.another("second-hsm");
     for t in [token, &second] {
         ceremony_key(t, "ceremony", [0x42; 32]);
@@ -63,6 +68,9 @@ softhsm_test!(fn a_backupable_key_moves_to_a_second_token_and_signs_there(token)
 });
 
 softhsm_test!(fn a_non_extractable_key_cannot_be_wrapped(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     ceremony_key(token, "ceremony", [1; 32]);
     let hsm = token.open();
     hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "locked")).unwrap();
@@ -90,6 +98,9 @@ softhsm_test!(fn only_the_security_officer_creates_trusted_wrapping_keys(token) 
 });
 
 softhsm_test!(fn unwrapping_under_the_wrong_wrapping_key_fails_and_leaves_nothing(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     let second = token.another("second-hsm");
     ceremony_key(token, "ceremony", [0x11; 32]);
     ceremony_key(&second, "ceremony", [0x22; 32]); // a different value under the same label
@@ -106,6 +117,9 @@ softhsm_test!(fn unwrapping_under_the_wrong_wrapping_key_fails_and_leaves_nothin
 });
 
 softhsm_test!(fn an_unwrapped_key_that_does_not_match_its_public_key_is_removed(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     ceremony_key(token, "ceremony", [0x33; 32]);
     let hsm = token.open();
     hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "real").backupable()).unwrap();
@@ -120,6 +134,9 @@ softhsm_test!(fn an_unwrapped_key_that_does_not_match_its_public_key_is_removed(
 });
 
 softhsm_test!(fn a_restored_public_half_is_private_like_a_generated_one(token) {
+    if !require(token, Capability::SecurityOfficerLogin) {
+        return; // the ceremony key is made trusted by a security-officer login
+    }
     // The public half created on restore uses the generation template: CKA_PRIVATE=true, the
     // only value CloudHSM accepts on EC public keys (AWS CloudHSM user guide, "PKCS #11
     // attributes", footnote 1).

@@ -11,6 +11,7 @@
 //! the child's output in the failure message.
 #![allow(dead_code)] // each test binary uses part of the harness
 
+pub mod capabilities;
 pub mod cli;
 pub mod payloads;
 
