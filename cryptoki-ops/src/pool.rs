@@ -370,6 +370,16 @@ impl SessionPool {
                 {
                     Diagnosis::NotLoggedIn
                 }
+                // SoftHSM2 cannot decrypt a private object's attributes once the application is
+                // logged out and answers CKR_GENERAL_ERROR: a logout behind the pool's back
+                // between a lookup and its attribute read (seen under 8 threads with the CloudHSM
+                // profile's injected logouts). Only a read or a signature is repeated for it.
+                Fail::Pkcs11(_, CkError::Pkcs11(RvError::GeneralError, _))
+                    if retry == Retry::Idempotent
+                        && !Self::logged_in(&guard.session_mut().session) =>
+                {
+                    Diagnosis::NotLoggedIn
+                }
                 other => diagnose(other),
             };
             match diagnosis {
