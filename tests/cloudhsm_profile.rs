@@ -284,3 +284,86 @@ softhsm_test!(fn a_malformed_fault_variable_fails_the_module_load_not_the_test_s
     let err = Hsm::open(&through_profile(token, &[("CLOUDHSM_PROFILE_THROTTLE_EVERY", "often")])).unwrap_err();
     assert_eq!(err.kind(), "module_load", "{err}");
 });
+
+softhsm_test!(fn capability_probes_tell_the_modules_apart(token) {
+    // The harness decides what a test may do by these probes (tests/common/capabilities.rs):
+    // SoftHSM2 has every capability, the profile none, whatever the modules are called.
+    use common::capabilities::{has, Capability};
+    let all = [
+        Capability::SecurityOfficerLogin,
+        Capability::EdDsa,
+        Capability::StandardAesKeyWrap,
+        Capability::ReadOnlySessions,
+    ];
+    std::env::remove_var(common::VIA_PROFILE_ENV);
+    for capability in all {
+        assert!(has(token, capability), "SoftHSM2 has {}", capability.name());
+    }
+    std::env::set_var(common::VIA_PROFILE_ENV, "1");
+    for capability in all {
+        assert!(!has(token, capability), "the CloudHSM profile has no {}", capability.name());
+    }
+});
+
+softhsm_test!(fn persistent_throttling_gets_a_bounded_back_off_then_a_clear_error(token) {
+    // Every signature throttled ("HSM throttling"): the pool waits 20, 80 and 320 ms between
+    // tries, then returns the error, neither at once nor never.
+    let hsm = loaded(token, &[("CLOUDHSM_PROFILE_THROTTLE_EVERY", "1")]);
+    let key = hsm.signing_key(&"load".parse().unwrap()).unwrap();
+    let started = std::time::Instant::now();
+    let err = key.sign(&[0x11; 32]).unwrap_err();
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_millis(420), "gave up without backing off: {took:?}");
+    assert!(took < std::time::Duration::from_secs(5), "back-off not bounded: {took:?}");
+    assert_eq!(err.kind(), "pkcs11", "{err}");
+    assert!(matches!(err, Error::Pkcs11 { rv: RvError::FunctionFailed, .. }), "{err}");
+    // A busy HSM is not a dead session: the session was kept, not replaced.
+    assert_eq!(hsm.open_sessions(), 1, "the throttled session went back to the pool");
+});
+
+softhsm_test!(fn throttled_attribute_reads_are_retried_for_lookups_and_listings(token) {
+    // Every 20th attribute read of a session answers CKR_DEVICE_ERROR ("Known issues for the
+    // PKCS #11 library"): lookups and listings are idempotent and retried after a back-off. (A
+    // listing reads each object twice, size then values: the period must exceed one listing, or
+    // every try would meet a throttled read; real throttling is by rate, not by count.)
+    // The keys are made on SoftHSM2 directly: generation is not repeated on a busy answer.
+    let mut labels = Vec::new();
+    let direct = token.open();
+    for i in 0..3 {
+        let label = format!("key-{i}");
+        direct.generate_ec_key(&EcKeySpec::new(Curve::P256, &label)).unwrap();
+        labels.push(label);
+    }
+    let hsm = Hsm::open(&through_profile(token, &[("CLOUDHSM_PROFILE_THROTTLE_READS_EVERY", "20")])).unwrap();
+    for _ in 0..5 {
+        for label in &labels {
+            hsm.public_key(&KeySelector::Label(label.clone())).unwrap();
+        }
+        let mut listed: Vec<String> = hsm.list_keys().unwrap().into_iter().map(|k| k.label).collect();
+        listed.sort();
+        listed.dedup();
+        assert_eq!(listed, labels);
+    }
+});
+
+softhsm_test!(fn key_generation_survives_dead_sessions_and_makes_each_key_once(token) {
+    // Key generation is never repeated behind the caller's back, except when the session was
+    // dead before anything was done (CKR_SESSION_HANDLE_INVALID): then it reruns on a live one.
+    let hsm = Hsm::open(&through_profile(token, &[("CLOUDHSM_PROFILE_DEAD_SESSION_EVERY", "5")])).unwrap();
+    let mut made = Vec::new();
+    for i in 0..6 {
+        let label = format!("baker-{i}");
+        match hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, &label)) {
+            Ok(_) => made.push(label),
+            Err(e) => panic!("generating {label}: {e}"),
+        }
+    }
+    let keys = hsm.list_keys().unwrap();
+    for label in &made {
+        let count = keys.iter().filter(|k| &k.label == label && k.class == cryptoki_ops::KeyClass::Private).count();
+        assert_eq!(count, 1, "{label} made {count} times: {keys:?}");
+    }
+    for label in &made {
+        sign_and_verify(&hsm, label);
+    }
+});
