@@ -1,0 +1,106 @@
+//! The comparison at the heart of the guard: a requested height against the record.
+
+use core::cmp::Ordering;
+
+use super::{Height, Mark};
+use crate::Signature;
+
+/// What the guard does with a consensus payload, given the record.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Decision {
+    /// Above the record (or no record): sign and record.
+    Sign,
+    /// The very same payload as recorded: return this signature again.
+    Replay(Signature),
+    /// Refuse, citing the recorded height.
+    Refuse(Height),
+}
+
+pub(super) fn decide(recorded: Option<&Mark>, requested: Height, digest: &[u8; 32]) -> Decision {
+    let Some(mark) = recorded else {
+        return Decision::Sign;
+    };
+    match requested.compare(&mark.height) {
+        Ordering::Greater => Decision::Sign,
+        Ordering::Equal if mark.digest == *digest => Decision::Replay(mark.signature),
+        _ => Decision::Refuse(mark.height),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Curve;
+
+    const MINE: [u8; 32] = [1; 32];
+    const OTHER: [u8; 32] = [2; 32];
+    const SIG: Signature = Signature::new(Curve::Ed25519, [7; 64]);
+
+    fn h(level: u32, round: Option<u32>) -> Height {
+        Height { level, round }
+    }
+
+    /// One row: recorded height (or none), requested height, same bytes?, expected decision.
+    macro_rules! row {
+        ($name:ident: none, $req:expr, $same:expr => $expected:ident) => {
+            #[test]
+            fn $name() {
+                let digest = if $same { MINE } else { OTHER };
+                assert_eq!(decide(None, $req, &digest), Decision::$expected);
+            }
+        };
+        ($name:ident: $rec:expr, $req:expr, $same:expr => Refuse) => {
+            #[test]
+            fn $name() {
+                let mark = Mark {
+                    height: $rec,
+                    digest: MINE,
+                    signature: SIG,
+                };
+                let digest = if $same { MINE } else { OTHER };
+                assert_eq!(decide(Some(&mark), $req, &digest), Decision::Refuse($rec));
+            }
+        };
+        ($name:ident: $rec:expr, $req:expr, $same:expr => Replay) => {
+            #[test]
+            fn $name() {
+                let mark = Mark {
+                    height: $rec,
+                    digest: MINE,
+                    signature: SIG,
+                };
+                let digest = if $same { MINE } else { OTHER };
+                assert_eq!(decide(Some(&mark), $req, &digest), Decision::Replay(SIG));
+            }
+        };
+        ($name:ident: $rec:expr, $req:expr, $same:expr => Sign) => {
+            #[test]
+            fn $name() {
+                let mark = Mark {
+                    height: $rec,
+                    digest: MINE,
+                    signature: SIG,
+                };
+                let digest = if $same { MINE } else { OTHER };
+                assert_eq!(decide(Some(&mark), $req, &digest), Decision::Sign);
+            }
+        };
+    }
+
+    row!(first_use_signs: none, h(5, Some(0)), false => Sign);
+    row!(higher_level_signs: h(5, Some(3)), h(6, Some(0)), false => Sign);
+    row!(higher_round_signs: h(5, Some(0)), h(5, Some(1)), false => Sign);
+    row!(same_height_same_bytes_replays: h(5, Some(1)), h(5, Some(1)), true => Replay);
+    row!(same_height_other_bytes_refused: h(5, Some(1)), h(5, Some(1)), false => Refuse);
+    row!(lower_round_refused: h(5, Some(1)), h(5, Some(0)), false => Refuse);
+    row!(lower_round_same_bytes_refused: h(5, Some(1)), h(5, Some(0)), true => Refuse);
+    row!(lower_level_refused: h(5, Some(0)), h(4, Some(9)), false => Refuse);
+    row!(lower_level_same_bytes_refused: h(5, Some(0)), h(4, Some(0)), true => Refuse);
+    row!(legacy_higher_level_signs: h(5, None), h(6, None), false => Sign);
+    row!(legacy_same_level_replays: h(5, None), h(5, None), true => Replay);
+    row!(legacy_same_level_refused: h(5, None), h(5, None), false => Refuse);
+    row!(legacy_lower_level_refused: h(5, None), h(4, None), true => Refuse);
+    row!(mixed_same_level_refused: h(5, Some(0)), h(5, None), false => Refuse);
+    row!(mixed_round_ignored_refused: h(5, None), h(5, Some(9)), false => Refuse);
+    row!(mixed_higher_level_signs: h(5, Some(9)), h(6, None), false => Sign);
+}
