@@ -1,5 +1,5 @@
-//! Every public error enum's `kind()`, variant by variant: kinds are part of the `tezos-hsm`
-//! tool's JSON output (`{"error": {"kind"}}`) and must never change for a variant.
+//! Every public error enum's `kind()` in this crate, variant by variant: kinds are part of the
+//! `tezos-hsm` tool's JSON output (`{"error": {"kind"}}`) and must never change for a variant.
 
 use std::path::PathBuf;
 
@@ -271,6 +271,56 @@ fn runbook_error_kinds_are_stable() {
         (
             RunbookError::SoftwareUnwrap { reason: "x" },
             "unwrap_failed",
+        ),
+    ];
+    for (error, kind) in table {
+        assert_eq!(error.kind(), kind, "{error:?}");
+    }
+}
+
+#[test]
+fn durable_error_kinds_are_stable() {
+    use tezos_keys::durable::DurableError;
+    let path = PathBuf::new;
+    let table = [
+        (DurableError::Exists { path: path() }, "file_exists"),
+        (
+            DurableError::Io {
+                action: "write",
+                path: path(),
+                source: std::io::Error::other("x"),
+            },
+            "io",
+        ),
+        (
+            DurableError::NotRegular {
+                path: path(),
+                found: "symbolic link",
+            },
+            "not_regular_file",
+        ),
+        (
+            DurableError::TooLarge {
+                path: path(),
+                limit: 1,
+            },
+            "file_too_large",
+        ),
+        (
+            DurableError::NotADirectory { path: path() },
+            "not_a_directory",
+        ),
+        (
+            DurableError::MissingDir { path: path() },
+            "directory_missing",
+        ),
+        (
+            DurableError::UnsafeDir {
+                path: path(),
+                problem: "x".into(),
+                fix: "x".into(),
+            },
+            "directory_unsafe",
         ),
     ];
     for (error, kind) in table {
