@@ -5,8 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
-#[path = "common/standin_token.rs"]
-mod standin_token;
+use common::standin_token;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,8 +6,7 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
-#[path = "common/standin_token.rs"]
-mod standin_token;
+use common::standin_token;
 
 use std::path::{Path, PathBuf};
 

@@ -12,8 +12,10 @@
 #![allow(dead_code)] // each test binary uses part of the harness
 
 pub mod capabilities;
+pub mod ceremony;
 pub mod cli;
 pub mod payloads;
+pub mod standin_token;
 
 use std::path::PathBuf;
 use std::process::Command;
