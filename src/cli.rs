@@ -84,7 +84,7 @@ pub fn json_requested() -> bool {
 /// Parses `--pin` and `--so-pin`: where a PIN comes from, never a PIN. A value that is not a
 /// source may be the PIN itself, so the error says which forms are accepted and never repeats it.
 #[derive(Clone)]
-struct PinSourceParser;
+pub(crate) struct PinSourceParser;
 
 impl TypedValueParser for PinSourceParser {
     type Value = PinSource;
@@ -176,6 +176,15 @@ pub enum ClusterCommand {
         #[arg(long, value_delimiter = ',', required = true)]
         tokens: Vec<String>,
     },
+    /// The customer CA that signs the cluster's CSR (AWS CloudHSM initialization).
+    #[command(subcommand)]
+    Ca(crate::commands::cluster_init::CaCommand),
+    /// The cluster's certificate signing request: sign it with the customer CA.
+    #[command(subcommand)]
+    Csr(crate::commands::cluster_init::CsrCommand),
+    /// The CloudHSM client's trust anchor (customerCA.crt).
+    #[command(subcommand)]
+    TrustAnchor(crate::commands::cluster_init::TrustAnchorCommand),
 }
 
 /// `token ...`

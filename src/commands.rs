@@ -3,6 +3,7 @@
 
 mod cluster;
 mod coverage;
+pub mod cluster_init;
 mod demo;
 mod key;
 mod sign;
@@ -16,7 +17,7 @@ use std::fmt::Display;
 
 use serde::Serialize;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, ClusterCommand, Command};
 use crate::error::CliError;
 
 /// What a command prints on stdout: JSON under `--json`, its `Display` text otherwise.
@@ -72,7 +73,14 @@ pub fn run(cli: Cli) -> Result<Rendered, CliError> {
         Command::Sign(args) => Rendered::new(&sign::run(globals, args)?, json),
         Command::Verify(args) => Rendered::new(&verify::run(&args)?, json),
         Command::Demo => Rendered::new(&demo::run(globals)?, json),
-        Command::Cluster(command) => Rendered::new(&cluster::run(globals, command)?, json),
+        Command::Cluster(ClusterCommand::Check { tokens }) => {
+            Rendered::new(&cluster::run(globals, tokens)?, json)
+        }
+        Command::Cluster(ClusterCommand::Ca(command)) => cluster_init::ca_create(globals, command),
+        Command::Cluster(ClusterCommand::Csr(command)) => cluster_init::csr_sign(globals, command),
+        Command::Cluster(ClusterCommand::TrustAnchor(command)) => {
+            cluster_init::trust_anchor(globals, command)
+        }
         Command::User(command) => user::run(globals, command),
         Command::Watermark(command) => Rendered::new(&watermark::run(globals, command)?, json),
     }

@@ -8,7 +8,7 @@ use tezos_keys::runbook::{check_consistency, ConsistencyReport};
 use super::coverage::{self, Coverage};
 use super::user::Users;
 use super::Output;
-use crate::cli::{ClusterCommand, GlobalArgs};
+use crate::cli::GlobalArgs;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::progress::ProgressLine;
@@ -72,8 +72,7 @@ impl Output for Checked {
 }
 
 /// Runs `cluster ...`.
-pub fn run(globals: &GlobalArgs, command: ClusterCommand) -> Result<Checked, CliError> {
-    let ClusterCommand::Check { tokens } = command;
+pub fn run(globals: &GlobalArgs, tokens: Vec<String>) -> Result<Checked, CliError> {
     // A token compared with itself is always "consistent": refuse it, by name first, then by
     // serial (two names, e.g. a label and serial:..., can select one token).
     for (i, name) in tokens.iter().enumerate() {
