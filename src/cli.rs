@@ -185,6 +185,10 @@ pub enum ClusterCommand {
     /// The CloudHSM client's trust anchor (customerCA.crt).
     #[command(subcommand)]
     TrustAnchor(crate::commands::cluster_init::TrustAnchorCommand),
+    /// Verify the HSM's identity before signing its CSR: both certificate chains (AWS and the
+    /// manufacturer) to the HSM certificate, and that the CSR carries the HSM's key. Exit code 0
+    /// only when every link holds.
+    VerifyIdentity(crate::commands::cluster_init::VerifyIdentityArgs),
 }
 
 /// `token ...`

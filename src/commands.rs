@@ -2,8 +2,8 @@
 //! that is both `Serialize` (printed under `--json`) and `Display` (printed for people).
 
 mod cluster;
-mod coverage;
 pub mod cluster_init;
+mod coverage;
 mod demo;
 mod key;
 mod sign;
@@ -80,6 +80,9 @@ pub fn run(cli: Cli) -> Result<Rendered, CliError> {
         Command::Cluster(ClusterCommand::Csr(command)) => cluster_init::csr_sign(globals, command),
         Command::Cluster(ClusterCommand::TrustAnchor(command)) => {
             cluster_init::trust_anchor(globals, command)
+        }
+        Command::Cluster(ClusterCommand::VerifyIdentity(args)) => {
+            cluster_init::verify_identity(globals, args)
         }
         Command::User(command) => user::run(globals, command),
         Command::Watermark(command) => Rendered::new(&watermark::run(globals, command)?, json),

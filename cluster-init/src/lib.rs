@@ -7,6 +7,9 @@
 //! - [`sign_cluster_csr`]: "Sign the CSR" of the same page, refusing a CSR whose signature does
 //!   not verify, writing `<cluster id>_CustomerHsmCertificate.crt` and `customerCA.crt`, and
 //!   giving the `aws cloudhsmv2 initialize-cluster` command.
+//! - [`verify_identity`]: "Verify the identity and authenticity of your cluster's HSM"
+//!   (<https://docs.aws.amazon.com/cloudhsm/latest/userguide/verify-hsm-identity.html>): both
+//!   chains to the HSM certificate and the CSR's key, each failure naming its link.
 //! - [`install_trust_anchor`]: `customerCA.crt` where the CloudHSM client reads it, atomically.
 //!
 //! X.509 is issued with `rcgen` (every signature through [`CaKey`]) and read and verified with
@@ -18,6 +21,7 @@ pub mod csr;
 pub mod describe;
 mod error;
 mod files;
+pub mod identity;
 pub mod key;
 pub mod x509;
 
@@ -27,4 +31,5 @@ pub use csr::{sign_cluster_csr, ClusterCsr, SignedCluster};
 pub use describe::{parse_describe_clusters, Certificates, Cluster};
 pub use error::Error;
 pub use files::MAX_INPUT_BYTES;
+pub use identity::{verify_identity, IdentityInputs, IdentityReport, Link};
 pub use key::CaKey;

@@ -1,5 +1,6 @@
-//! `cluster ca create`, `cluster csr sign`, `cluster trust-anchor install`: the runbook steps
-//! "Create Customer CRT", "Initialise the cluster" and the trust anchor of the client, through
+//! `cluster ca create`, `cluster csr sign`, `cluster trust-anchor install`, `cluster
+//! verify-identity`: the runbook steps "Create Customer CRT", "Initialise the cluster", the trust
+//! anchor of the client and "Verify the HSM", through
 //! the `cluster-init` library (AWS's "Initialize the cluster" page:
 //! <https://docs.aws.amazon.com/cloudhsm/latest/userguide/initialize-cluster.html>).
 
@@ -7,7 +8,10 @@ use std::fmt;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use cluster_init::{CaKeyLocation, CaSubject, CreatedCa, InstalledAnchor, NewCaKey, SignedCluster};
+use cluster_init::{
+    CaKeyLocation, CaSubject, CreatedCa, IdentityInputs, IdentityReport, InstalledAnchor, NewCaKey,
+    SignedCluster,
+};
 use cryptoki_ops::PinSource;
 use serde::Serialize;
 
@@ -59,7 +63,7 @@ pub struct CaCreateArgs {
 /// `cluster csr ...`
 #[derive(Subcommand)]
 pub enum CsrCommand {
-    /// Sign the cluster's CSR with the customer CA: writes <cluster id>_CustomerHsmCertificate.crt
+    /// Sign the cluster's CSR with the customer CA: writes CLUSTER-ID_CustomerHsmCertificate.crt
     /// and customerCA.crt (never over an existing file) and prints the `aws cloudhsmv2
     /// initialize-cluster` command to run. Refuses a CSR whose signature does not verify.
     Sign(CsrSignArgs),
@@ -68,7 +72,7 @@ pub enum CsrCommand {
 /// `cluster csr sign`.
 #[derive(Args)]
 pub struct CsrSignArgs {
-    /// The cluster's CSR (<cluster id>_ClusterCsr.csr).
+    /// The cluster's CSR (CLUSTER-ID_ClusterCsr.csr).
     #[arg(
         long,
         required_unless_present = "describe_clusters",
@@ -109,7 +113,7 @@ pub struct TrustAnchorArgs {
     /// Where to install it.
     #[arg(long, default_value = cluster_init::DEFAULT_TRUST_ANCHOR)]
     pub to: PathBuf,
-    /// The cluster certificate (<cluster id>_CustomerHsmCertificate.crt) it must verify.
+    /// The cluster certificate (CLUSTER-ID_CustomerHsmCertificate.crt) it must verify.
     #[arg(long)]
     pub cluster_cert: Option<PathBuf>,
 }
@@ -321,4 +325,148 @@ fn read(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, CliError>
             format!("cannot read the {what} {}: {e}", path.display()),
         )
     })
+}
+
+/// `cluster verify-identity`.
+#[derive(Args)]
+pub struct VerifyIdentityArgs {
+    /// AWS CloudHSM's root certificate (AWS_CloudHSM_Root-G1.crt, from AWS's user guide).
+    #[arg(long)]
+    pub aws_root: PathBuf,
+    /// The HSM manufacturer's root certificate (from the manufacturer's site, linked by AWS).
+    #[arg(long)]
+    pub manufacturer_root: PathBuf,
+    /// The JSON of `aws cloudhsmv2 describe-clusters` (instead of the four files below).
+    #[arg(long, value_name = "JSON")]
+    pub describe_clusters: Option<PathBuf>,
+    /// The cluster, when --describe-clusters lists several.
+    #[arg(long, requires = "describe_clusters")]
+    pub cluster_id: Option<String>,
+    /// The cluster's CSR (ClusterCsr).
+    #[arg(
+        long,
+        required_unless_present = "describe_clusters",
+        conflicts_with = "describe_clusters"
+    )]
+    pub csr: Option<PathBuf>,
+    /// The HSM certificate (HsmCertificate).
+    #[arg(
+        long,
+        required_unless_present = "describe_clusters",
+        conflicts_with = "describe_clusters"
+    )]
+    pub hsm_cert: Option<PathBuf>,
+    /// The AWS hardware certificate (AwsHardwareCertificate).
+    #[arg(
+        long,
+        required_unless_present = "describe_clusters",
+        conflicts_with = "describe_clusters"
+    )]
+    pub aws_hardware_cert: Option<PathBuf>,
+    /// The manufacturer hardware certificate (ManufacturerHardwareCertificate).
+    #[arg(
+        long,
+        required_unless_present = "describe_clusters",
+        conflicts_with = "describe_clusters"
+    )]
+    pub manufacturer_hardware_cert: Option<PathBuf>,
+}
+
+/// `cluster verify-identity`: every link and whether it holds; exit code 0 only when all do.
+#[derive(Serialize)]
+pub struct IdentityVerified(IdentityReport);
+
+impl fmt::Display for IdentityVerified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.0;
+        for link in &r.links {
+            match &link.error {
+                None => writeln!(f, "ok      {}", link.link)?,
+                Some(e) => writeln!(f, "BROKEN  {}: {e}", link.link)?,
+            }
+        }
+        writeln!(
+            f,
+            "HSM: {} (public key sha256 {})",
+            r.hsm_subject, r.hsm_public_key_sha256
+        )?;
+        if r.verified {
+            write!(
+                f,
+                "verified: AWS and the manufacturer attest this HSM, and the CSR is its own"
+            )
+        } else {
+            write!(f, "NOT verified: do not sign this CSR")
+        }
+    }
+}
+
+impl Output for IdentityVerified {
+    fn success(&self) -> bool {
+        self.0.verified
+    }
+
+    fn failure_note(&self) -> Option<String> {
+        let broken: Vec<&str> = self.0.broken().map(|l| l.link.as_str()).collect();
+        Some(format!(
+            "error: the HSM's identity does not verify; broken: {}",
+            broken.join("; ")
+        ))
+    }
+}
+
+/// Runs `cluster verify-identity`.
+pub fn verify_identity(
+    globals: &GlobalArgs,
+    args: VerifyIdentityArgs,
+) -> Result<Rendered, CliError> {
+    let aws_root = read(&args.aws_root, "AWS root certificate")?;
+    let manufacturer_root = read(&args.manufacturer_root, "manufacturer root certificate")?;
+    let inputs = match &args.describe_clusters {
+        Some(json) => {
+            let cluster = cluster_init::parse_describe_clusters(
+                &read(json, "describe-clusters output")?,
+                args.cluster_id.as_deref(),
+            )
+            .map_err(lib)?;
+            let c = &cluster.certificates;
+            let field = |value: &Option<String>, name: &str| {
+                value.clone().map(String::into_bytes).ok_or_else(|| {
+                    CliError::new(
+                        "invalid_input",
+                        format!(
+                            "the cluster {} has no {name} (state {}); the certificates are there only until the cluster is initialized",
+                            cluster.cluster_id,
+                            cluster.state.as_deref().unwrap_or("unknown")
+                        ),
+                    )
+                })
+            };
+            IdentityInputs::parse(
+                &aws_root,
+                &manufacturer_root,
+                &field(&c.aws_hardware_certificate, "AwsHardwareCertificate")?,
+                &field(&c.manufacturer_hardware_certificate, "ManufacturerHardwareCertificate")?,
+                &field(&c.hsm_certificate, "HsmCertificate")?,
+                &field(&c.cluster_csr, "ClusterCsr")?,
+            )
+        }
+        None => {
+            let file = |path: &Option<PathBuf>, what: &'static str| match path {
+                Some(p) => read(p, what),
+                None => Err(CliError::new("usage", format!("give the {what} file, or --describe-clusters"))),
+            };
+            IdentityInputs::parse(
+                &aws_root,
+                &manufacturer_root,
+                &file(&args.aws_hardware_cert, "AWS hardware certificate")?,
+                &file(&args.manufacturer_hardware_cert, "manufacturer hardware certificate")?,
+                &file(&args.hsm_cert, "HSM certificate")?,
+                &file(&args.csr, "CSR")?,
+            )
+        }
+    }
+    .map_err(lib)?;
+    let report = cluster_init::identity::verify_identity(&inputs, std::time::SystemTime::now());
+    Rendered::new(&IdentityVerified(report), globals.json)
 }
