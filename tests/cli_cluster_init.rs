@@ -333,3 +333,64 @@ fn file_ca_and_its_refusals() {
     assert_eq!(kind, "invalid_input");
     assert!(message.contains("customerCA.crt"), "{message}");
 }
+
+/// Several `cluster csr sign` at once into one directory: exactly one writes the certificate,
+/// the others are refused (`file_exists`), and what is there is complete and verifies.
+#[test]
+fn concurrent_signings_write_one_complete_certificate() {
+    let home = CliHome::new();
+    let ca = home.path().join("ca");
+    let envs = [("TEZOS_HSM_CA_PASSPHRASE", PASSPHRASE)];
+    let created = home.run_with(
+        &["cluster", "ca", "create", "--out", s(&ca), "--json"],
+        &envs,
+    );
+    assert!(created.success(), "{}", created.stderr);
+    let csr = openssl_csr(home.path());
+    let out = home.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let args = [
+        "cluster",
+        "csr",
+        "sign",
+        "--csr",
+        s(&csr),
+        "--cluster-id",
+        CLUSTER,
+        "--ca",
+        s(&ca),
+        "--out",
+        s(&out),
+        "--json",
+    ];
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            common::cli::command_in(home.path(), &args, &envs)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let succeeded = outputs.iter().filter(|o| o.status.success()).count();
+    assert!(succeeded >= 1, "one signing succeeds");
+    for o in outputs.iter().filter(|o| !o.status.success()) {
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("file_exists"), "{stderr}");
+    }
+    assert_eq!(succeeded, 1, "only one writes the certificate");
+    openssl_verify(
+        &out.join("customerCA.crt"),
+        &out.join(format!("{CLUSTER}_CustomerHsmCertificate.crt")),
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}

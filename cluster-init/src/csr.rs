@@ -105,19 +105,13 @@ pub fn sign_cluster_csr(
     let cert_path = out_dir.join(cluster_cert_file(cluster_id));
     let anchor_path = out_dir.join(CA_CERT_FILE);
     files::ensure_absent(&cert_path)?;
-    let anchor_present = match std::fs::read(&anchor_path) {
-        Ok(existing) => {
-            let same = x509::parse_certificate(&existing, "certificate")
-                .is_ok_and(|c| c == ca.certificate);
-            if !same {
-                return Err(Error::Exists { path: anchor_path });
-            }
-            true
+    let anchor_present = if std::fs::symlink_metadata(&anchor_path).is_ok() {
+        if !same_certificate(&anchor_path, &ca.certificate) {
+            return Err(Error::Exists { path: anchor_path });
         }
-        Err(_) => {
-            files::ensure_absent(&anchor_path)?;
-            false
-        }
+        true
+    } else {
+        false
     };
 
     let request = &csr.csr.info;
@@ -166,7 +160,14 @@ pub fn sign_cluster_csr(
     }
     files::write_new(&cert_path, pem.as_bytes(), 0o644)?;
     if !anchor_present {
-        files::write_new(&anchor_path, ca.certificate_pem.as_bytes(), 0o644)?;
+        match files::write_new(&anchor_path, ca.certificate_pem.as_bytes(), 0o644) {
+            // Another signing wrote it meanwhile: fine if it is this CA's certificate.
+            Err(Error::Exists { path }) if !same_certificate(&path, &ca.certificate) => {
+                return Err(Error::Exists { path })
+            }
+            Err(Error::Exists { .. }) | Ok(()) => {}
+            Err(e) => return Err(e),
+        }
     }
     let serial = parsed
         .tbs_certificate()
@@ -184,6 +185,15 @@ pub fn sign_cluster_csr(
         not_after: ca::rfc3339(not_after),
         sha256_fingerprint: x509::fingerprint(&parsed),
     })
+}
+
+/// Whether the file at `path` is a regular file holding `cert`.
+fn same_certificate(path: &Path, cert: &x509_cert::Certificate) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+        && files::read(path, "certificate")
+            .ok()
+            .and_then(|b| x509::parse_certificate(&b, "certificate").ok())
+            .is_some_and(|c| &c == cert)
 }
 
 /// `aws cloudhsmv2 initialize-cluster --cluster-id … --signed-cert file://… --trust-anchor
