@@ -70,6 +70,11 @@ pub struct GlobalArgs {
     #[arg(long, env = "TEZOS_HSM_CLOUDHSM_CLI_TIMEOUT", global = true, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub cloudhsm_cli_timeout: Option<u64>,
+    /// Seconds a cmd: PIN source may run before it is stopped with everything it started
+    /// (default 30).
+    #[arg(long, env = "TEZOS_HSM_PIN_TIMEOUT", global = true, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub pin_timeout: Option<u64>,
 }
 
 /// Whether `--json` is on the command line, for reporting an argument error the parser gave

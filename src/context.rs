@@ -2,6 +2,7 @@
 //! a token of the local SoftHSM2 development store ([`crate::home`]) or of a configured module.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use cryptoki_ops::{Hsm, HsmConfig, ModuleSource, PinSource, Role, TokenSelector};
 
@@ -31,6 +32,8 @@ pub struct Context {
     pin: Option<PinSource>,
     so_pin: Option<PinSource>,
     allow_kmsuser: bool,
+    /// `--pin-timeout`: how long a `cmd:` PIN source may run.
+    pin_timeout: Duration,
     /// `--json`.
     pub json: bool,
     /// The local store or the module.
@@ -71,6 +74,10 @@ impl Context {
             pin: globals.pin.clone(),
             so_pin: globals.so_pin.clone(),
             allow_kmsuser: globals.allow_kmsuser,
+            pin_timeout: globals.pin_timeout.map_or(
+                cryptoki_ops::pin::DEFAULT_PIN_COMMAND_TIMEOUT,
+                Duration::from_secs,
+            ),
             json: globals.json,
             target,
             watermark_dir: watermark_dir(globals)?,
@@ -112,7 +119,8 @@ impl Context {
                 };
                 Ok(HsmConfig::new(TokenSelector::Label(token.to_string()), pin)
                     .with_module(ModuleSource::Path(module.path().to_path_buf()))
-                    .with_role(role))
+                    .with_role(role)
+                    .with_pin_timeout(self.pin_timeout))
             }
             Target::Module { path } => {
                 let token = match other.or(self.cli_token.as_deref()) {
@@ -128,7 +136,8 @@ impl Context {
                 Ok(HsmConfig::new(token, pin)
                     .with_module(ModuleSource::Path(path.clone()))
                     .with_role(role)
-                    .with_allow_kmsuser(self.allow_kmsuser))
+                    .with_allow_kmsuser(self.allow_kmsuser)
+                    .with_pin_timeout(self.pin_timeout))
             }
         }
     }
