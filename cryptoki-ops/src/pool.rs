@@ -65,8 +65,8 @@ impl RetryBudget {
     /// may still die on its next call), so one replacement is not enough under load; a token
     /// that is really gone fails sooner, when no new session opens.
     const SESSION: usize = 3;
-    /// Lost logins: two (one before and one after a stale handle is dropped).
-    const LOGIN: usize = 2;
+    /// Lost logins: four (other threads' sessions may be logged out again meanwhile).
+    const LOGIN: usize = 4;
     /// Stale key handles: one fresh lookup.
     const STALE: usize = 1;
 
@@ -206,6 +206,10 @@ pub(crate) struct SessionPool {
     state: Mutex<PoolState>,
     returned: Condvar,
     key_epoch: AtomicU64,
+    /// Counts the logins this pool made on a logged-out token. A search that ran while another
+    /// thread's session repaired a lost login finds nothing although the session is logged in
+    /// again by the time the failure is looked at; a changed count says so.
+    login_epoch: AtomicU64,
 }
 
 impl SessionPool {
@@ -226,6 +230,7 @@ impl SessionPool {
             }),
             returned: Condvar::new(),
             key_epoch: AtomicU64::new(0),
+            login_epoch: AtomicU64::new(0),
         };
         let first = pool.open_session().map_err(|f| pool.to_error(f, None))?;
         let mut state = pool.lock();
@@ -276,10 +281,13 @@ impl SessionPool {
         Ok(())
     }
 
-    /// Whether the session is logged in. A logged-out session does not fail searches: it just
-    /// stops seeing private objects, so a "missing" key may really be a lost login.
+    /// Whether the session is logged in, as far as the module says: only a session the module
+    /// reports in a public state counts as logged out (a throttled or failed
+    /// `C_GetSessionInfo` is no evidence of a lost login). A logged-out session does not fail
+    /// searches: it just stops seeing private objects, so a "missing" key may really be a lost
+    /// login.
     fn logged_in(session: &Session) -> bool {
-        session.get_session_info().is_ok_and(|info| {
+        session.get_session_info().map_or(true, |info| {
             !matches!(
                 info.session_state(),
                 SessionState::RoPublic | SessionState::RwPublic
@@ -289,7 +297,11 @@ impl SessionPool {
 
     fn login(&self, session: &Session) -> Result<(), Fail> {
         match session.login(self.token.user_type, Some(&self.token.pin)) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            Ok(()) => {
+                self.login_epoch.fetch_add(1, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
             Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
                 Err(Fail::Final(Error::PinIncorrect {
                     token: self.token.label.clone(),
@@ -360,27 +372,28 @@ impl SessionPool {
         let mut budget = RetryBudget::default();
         loop {
             let mut guard = self.checkout()?;
+            let logins_before = self.login_epoch.load(Ordering::Acquire);
             let fail = match op(guard.session_mut()) {
                 Ok(value) => return Ok(value),
                 Err(fail) => fail,
             };
-            let diagnosis = match &fail {
-                Fail::Final(Error::KeyNotFound { .. })
-                    if !Self::logged_in(&guard.session_mut().session) =>
+            // A failure may come from a lost login: the session is logged out now, or was while
+            // it worked and another thread has logged in again since. A logged-out session
+            // finds no private key, and SoftHSM2 answers CKR_GENERAL_ERROR (it cannot decrypt
+            // a private object's attributes), CKR_FUNCTION_FAILED or CKR_OBJECT_HANDLE_INVALID
+            // for one it had found (seen under 8 threads with the CloudHSM profile's injected
+            // logouts). A lookup (nothing done yet) or an idempotent operation is then repaired
+            // like any lost login.
+            let diagnosis = match diagnose(&fail) {
+                Diagnosis::Other | Diagnosis::StaleHandle | Diagnosis::Busy
+                    if (retry == Retry::Idempotent
+                        || matches!(fail, Fail::Final(Error::KeyNotFound { .. })))
+                        && (self.login_epoch.load(Ordering::Acquire) != logins_before
+                            || !Self::logged_in(&guard.session_mut().session)) =>
                 {
                     Diagnosis::NotLoggedIn
                 }
-                // SoftHSM2 cannot decrypt a private object's attributes once the application is
-                // logged out and answers CKR_GENERAL_ERROR: a logout behind the pool's back
-                // between a lookup and its attribute read (seen under 8 threads with the CloudHSM
-                // profile's injected logouts). Only a read or a signature is repeated for it.
-                Fail::Pkcs11(_, CkError::Pkcs11(RvError::GeneralError, _))
-                    if retry == Retry::Idempotent
-                        && !Self::logged_in(&guard.session_mut().session) =>
-                {
-                    Diagnosis::NotLoggedIn
-                }
-                other => diagnose(other),
+                other => other,
             };
             match diagnosis {
                 Diagnosis::SessionBroken => {
@@ -579,8 +592,9 @@ mod tests {
         assert!(budget.take(Diagnosis::StaleHandle));
         assert!(!budget.take(Diagnosis::StaleHandle));
         // A stale handle does not use up the lost login's retries, nor the dead session's.
-        assert!(budget.take(Diagnosis::NotLoggedIn));
-        assert!(budget.take(Diagnosis::NotLoggedIn));
+        for _ in 0..RetryBudget::LOGIN {
+            assert!(budget.take(Diagnosis::NotLoggedIn));
+        }
         assert!(!budget.take(Diagnosis::NotLoggedIn));
         for _ in 0..RetryBudget::SESSION {
             assert!(budget.take(Diagnosis::SessionBroken));
