@@ -367,3 +367,16 @@ softhsm_test!(fn key_generation_survives_dead_sessions_and_makes_each_key_once(t
         sign_and_verify(&hsm, label);
     }
 });
+
+softhsm_test!(fn a_throttled_read_during_key_generation_fails_it_cleanly(token) {
+    // Key generation is never repeated behind the caller's back, also when the HSM is busy: a
+    // throttled read of the new key's attributes (every 4th read here) fails the generation, and
+    // no half-made key is left under the label, so the operator's retry works.
+    let hsm = Hsm::open(&through_profile(token, &[("CLOUDHSM_PROFILE_THROTTLE_READS_EVERY", "4")])).unwrap();
+    let err = hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "baker")).unwrap_err();
+    assert!(matches!(err, Error::Pkcs11 { rv: RvError::DeviceError, .. }), "{err}");
+    assert!(err.to_string().contains("'baker'"), "names the key: {err}");
+    let direct = token.open();
+    assert!(direct.list_keys().unwrap().is_empty(), "a half-made key was left");
+    direct.generate_ec_key(&EcKeySpec::new(Curve::P256, "baker")).unwrap();
+});
