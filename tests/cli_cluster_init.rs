@@ -394,3 +394,55 @@ fn concurrent_signings_write_one_complete_certificate() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
+
+/// `cluster ca create` killed (SIGKILL) at a varying point: what it leaves is either absent or
+/// complete (a key openssl decrypts with the passphrase, a certificate that parses), never a part.
+#[test]
+fn ca_create_killed_at_any_point_leaves_no_partial_file() {
+    let home = CliHome::new();
+    let envs = [("TEZOS_HSM_CA_PASSPHRASE", PASSPHRASE)];
+    for (i, delay_ms) in [0u64, 150, 400, 800, 1300, 2000].into_iter().enumerate() {
+        let dir = home.path().join(format!("ca-{i}"));
+        let mut child = common::cli::command_in(
+            home.path(),
+            &["cluster", "ca", "create", "--out", s(&dir)],
+            &envs,
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let key = dir.join("customerCA.key");
+        if key.exists() {
+            let out = Command::new("openssl")
+                .args([
+                    "pkey",
+                    "-noout",
+                    "-passin",
+                    &format!("pass:{PASSPHRASE}"),
+                    "-in",
+                ])
+                .arg(&key)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "run {i}: partial key file: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let cert = dir.join("customerCA.crt");
+        if cert.exists() {
+            let out = Command::new("openssl")
+                .args(["x509", "-noout", "-in"])
+                .arg(&cert)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "run {i}: partial certificate");
+            assert!(key.exists(), "run {i}: a certificate without its key");
+        }
+    }
+}
