@@ -272,6 +272,50 @@ pub fn check_private_dir(dir: &Path) -> Result<(), DurableError> {
                 format!("`chmod 700 {}`", dir.display()),
             ));
         }
+        check_ancestors(dir, me)?;
+    }
+    Ok(())
+}
+
+/// Checks every directory above `dir` (after resolving symbolic links): whoever can write one
+/// of them can rename `dir` away and put another directory, or a symbolic link to one, in its
+/// place, and the checks on `dir` itself would then pass on a directory with other records.
+/// Each ancestor must belong to root or to the user running this program, and must not be
+/// writable by group or others unless its sticky bit is set (as on `/tmp`: there only an
+/// entry's owner may rename or remove it).
+#[cfg(unix)]
+fn check_ancestors(dir: &Path, me: u32) -> Result<(), DurableError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let real = fs::canonicalize(dir).map_err(io("resolve the directory", dir))?;
+    for ancestor in real.ancestors().skip(1) {
+        let meta = fs::metadata(ancestor).map_err(io("inspect the directory", ancestor))?;
+        let mode = meta.mode() & 0o7777;
+        let owner_ok = meta.uid() == 0 || meta.uid() == me;
+        let shared = mode & 0o022 != 0 && mode & 0o1000 == 0;
+        if !owner_ok || shared {
+            let problem = if owner_ok {
+                format!(
+                    "is inside {}, which group or others can write (mode {mode:o}) and so could \
+                     swap it for another directory",
+                    ancestor.display()
+                )
+            } else {
+                format!(
+                    "is inside {}, which belongs to user id {} and so could be swapped for \
+                     another directory",
+                    ancestor.display(),
+                    meta.uid()
+                )
+            };
+            return Err(DurableError::UnsafeDir {
+                path: dir.to_path_buf(),
+                problem,
+                fix: format!(
+                    "move it under a directory only you (or root) can write, or `chmod go-w {}`",
+                    ancestor.display()
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -554,5 +598,36 @@ mod tests {
         }
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         check_private_dir(&dir).unwrap(); // readable by others is fine
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_inside_one_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = tmp.path().join("shared");
+        let dir = shared.join("watermarks");
+        create_private_dir(&dir).unwrap();
+        // Group-writable parent: a group member could rename `watermarks` away and plant a
+        // symbolic link to another directory of the owner's in its place.
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o775)).unwrap();
+        let err = check_private_dir(&dir).unwrap_err();
+        assert_eq!(err.kind(), "directory_unsafe");
+        assert!(
+            err.to_string()
+                .contains(&format!("chmod go-w {}", shared.display())),
+            "{err}"
+        );
+        // The same through a symbolic link: the resolved path's parents are checked.
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert_eq!(
+            check_private_dir(&link).unwrap_err().kind(),
+            "directory_unsafe"
+        );
+        // Sticky and shared, as /tmp: only an entry's owner may rename it there.
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        check_private_dir(&dir).unwrap();
+        check_private_dir(&link).unwrap();
     }
 }

@@ -761,3 +761,37 @@ fn different_keys_do_not_wait_on_each_other() {
         held.join().unwrap().unwrap();
     });
 }
+
+/// A caller of the store API cannot move a record backwards either: a save that lowers or
+/// drops a recorded height is refused and leaves the record as it was, on both stores.
+#[test]
+fn a_save_that_would_move_a_record_backwards_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sk = key(TZ2_KEY);
+    let pkh = sk.public_key().hash();
+    let stores: Vec<Box<dyn WatermarkStore>> = vec![
+        Box::new(FileStore::open(dir.path()).unwrap()),
+        Box::new(MemoryStore::new()),
+    ];
+    for store in stores {
+        let store: Arc<dyn WatermarkStore> = Arc::from(store);
+        let guard = HighWatermark::new(Arc::clone(&store));
+        sign(&guard, &sk, &attestation(10, 2, 1)).unwrap();
+        let recorded = store.load(&pkh).unwrap();
+        let mut lowered = recorded.clone();
+        for mark in lowered.values_mut() {
+            mark.height = Height::new(5, 0);
+        }
+        let mut record = store.lock(&pkh).unwrap();
+        assert!(record.save(&lowered).unwrap_err().is_double_sign());
+        assert!(record.save(&KeyMarks::new()).unwrap_err().is_double_sign());
+        drop(record);
+        assert_eq!(store.load(&pkh).unwrap(), recorded);
+        // Forwards is fine.
+        let mut raised = recorded.clone();
+        for mark in raised.values_mut() {
+            mark.height = Height::new(11, 0);
+        }
+        store.lock(&pkh).unwrap().save(&raised).unwrap();
+    }
+}

@@ -49,10 +49,14 @@ pub trait LockedRecord {
     fn load(&mut self) -> Result<KeyMarks, GuardError>;
 
     /// Replaces the key's record. When this returns `Ok`, the record must survive a crash
-    /// or power loss; on `Err` the old or the new record may be in place, never a mix.
+    /// or power loss; on `Err` the old or the new record may be in place, never a mix. A record
+    /// never moves backwards: a save that would lower or drop any (chain, kind) height already
+    /// recorded is refused, whoever calls it.
     ///
     /// # Errors
-    /// [`GuardError::StoreIo`] (or [`GuardError::StoreCorrupt`]) when it could not be made durable.
+    /// [`GuardError::DoubleSign`] for a save that would move the record backwards (nothing is
+    /// written); [`GuardError::StoreIo`] (or [`GuardError::StoreCorrupt`]) when it could not be
+    /// made durable.
     fn save(&mut self, marks: &KeyMarks) -> Result<(), GuardError>;
 }
 
@@ -95,6 +99,30 @@ impl WatermarkStore for MemoryStore {
     }
 }
 
+/// Refuses a new record `next` that would lower, or drop, a height of the `current` one: the
+/// rule that makes a record never move backwards, checked by every store under its lock.
+fn refuse_regression(
+    key: &PublicKeyHash,
+    current: &KeyMarks,
+    next: &KeyMarks,
+) -> Result<(), GuardError> {
+    for ((chain, kind), recorded) in current {
+        let requested = next.get(&(*chain, *kind)).map(|mark| mark.height);
+        let lower = requested
+            .is_none_or(|height| height.compare(&recorded.height) == core::cmp::Ordering::Less);
+        if lower {
+            return Err(GuardError::DoubleSign {
+                key: *key,
+                chain: *chain,
+                kind: *kind,
+                requested: requested.unwrap_or(Height::new(0, 0)),
+                recorded: recorded.height,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A [`MemoryStore`] record, locked: the key is in `locked` until this is dropped.
 struct MemoryRecord<'a> {
     store: &'a MemoryStore,
@@ -117,6 +145,9 @@ impl LockedRecord for MemoryRecord<'_> {
             .records
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        if let Some(current) = records.get(&self.key) {
+            refuse_regression(&self.key, current, marks)?;
+        }
         records.insert(self.key, marks.clone());
         Ok(())
     }
@@ -478,6 +509,8 @@ impl LockedRecord for LockedFile<'_> {
     }
 
     fn save(&mut self, marks: &KeyMarks) -> Result<(), GuardError> {
+        let current = self.load()?;
+        refuse_regression(&self.key, &current, marks)?;
         let path = self.store.path_for(&self.key);
         let bytes = FileStore::render(&self.key, marks).map_err(|e| GuardError::StoreCorrupt {
             path: path.clone(),
