@@ -120,7 +120,7 @@ impl Home {
             Err(e) => return Err(StoreError::io("read", &pins)(e).into()),
         }
         files::set_mode(&pins, 0o700).map_err(StoreError::io("protect", &pins))?;
-        let conf = cryptoki_ops::module::softhsm2_store(&self.dir)
+        let conf = softhsm2_store(&self.dir)
             .map_err(StoreError::io("write softhsm2.conf in", &self.dir))?;
         self.finish_interrupted_creations()?;
         self.check()?;
@@ -199,4 +199,21 @@ impl Drop for Home {
             }
         }
     }
+}
+
+/// Creates SoftHSM2's part of the store in `dir` (a `tokens/` directory and a `softhsm2.conf`
+/// naming it, unless they exist) and returns the configuration's path.
+///
+/// The configuration is replaced atomically ([`files::replace_atomically`]), so a kill or a
+/// concurrent call never leaves a partial one; an empty one (from an older version killed while
+/// writing it) is written again.
+fn softhsm2_store(dir: &Path) -> std::io::Result<PathBuf> {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens)?;
+    let conf = dir.join("softhsm2.conf");
+    if conf.metadata().map_or(true, |m| m.len() == 0) {
+        let text = cryptoki_ops::module::softhsm2_conf(&tokens);
+        files::replace_atomically(&conf, text.as_bytes())?;
+    }
+    Ok(conf)
 }

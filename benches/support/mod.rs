@@ -42,7 +42,11 @@ impl Store {
         let dir = tempfile::Builder::new()
             .prefix("tezos-hsm-bench-")
             .tempdir()?;
-        let conf = cryptoki_ops::module::softhsm2_store(dir.path())?;
+        // A fresh temporary directory of this run only: a plain write is enough.
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens)?;
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(&conf, cryptoki_ops::module::softhsm2_conf(&tokens))?;
         // Single-threaded at this point (see the module docs), and edition 2021: safe.
         std::env::set_var("SOFTHSM2_CONF", &conf);
         let module = Module::load(&ModuleSource::Path(module_path()?))?;

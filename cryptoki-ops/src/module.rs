@@ -40,38 +40,20 @@ pub const SOFTHSM2_MODULES: &[&str] = &[
     "/usr/local/lib/softhsm/libsofthsm2.so",
 ];
 
-/// Creates a SoftHSM2 token store in `dir` (a `tokens/` directory and a `softhsm2.conf` naming
-/// it, unless they exist) and returns the configuration's path. Point `SOFTHSM2_CONF` at it
+/// The SoftHSM2 configuration (`softhsm2.conf`) of a token store whose token directory is
+/// `tokens`: file backend, errors only in the log, fixed slots. The caller writes it (the CLI's
+/// embedded store durably, through `tezos_keys::durable`) and points `SOFTHSM2_CONF` at it
 /// before SoftHSM2 is loaded: it reads its configuration once per process.
 ///
-/// The configuration is written to a temporary file and renamed into place, so a kill or a
-/// concurrent call never leaves a partial one; an empty one (from an older version killed while
-/// writing it) is written again.
-///
 /// ```
-/// let dir = std::env::temp_dir().join(format!("softhsm2-store-doc-{}", std::process::id()));
-/// let conf = cryptoki_ops::module::softhsm2_store(&dir)?;
-/// assert!(std::fs::read_to_string(&conf)?.contains("directories.tokendir"));
-/// # std::fs::remove_dir_all(&dir)?;
-/// # Ok::<(), std::io::Error>(())
+/// let conf = cryptoki_ops::module::softhsm2_conf(std::path::Path::new("/var/lib/store/tokens"));
+/// assert!(conf.starts_with("directories.tokendir = /var/lib/store/tokens\n"));
 /// ```
-pub fn softhsm2_store(dir: &Path) -> std::io::Result<PathBuf> {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens)?;
-    let conf = dir.join("softhsm2.conf");
-    if conf.metadata().map_or(true, |m| m.len() == 0) {
-        let temp = dir.join(format!(".softhsm2.conf.tmp-{}", std::process::id()));
-        std::fs::write(
-            &temp,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-                tokens.display()
-            ),
-        )?;
-        std::fs::File::open(&temp)?.sync_all()?;
-        std::fs::rename(&temp, &conf)?;
-    }
-    Ok(conf)
+pub fn softhsm2_conf(tokens: &Path) -> String {
+    format!(
+        "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+        tokens.display()
+    )
 }
 
 /// Back-off for the transient answers SoftHSM2 gives while another process rewrites its token

@@ -147,7 +147,12 @@ pub fn isolated(full_name: &str, body: impl FnOnce(&TestToken)) {
         .prefix("softhsm-test-")
         .tempdir()
         .expect("temporary directory");
-    let conf = cryptoki_ops::module::softhsm2_store(dir.path()).expect("SoftHSM2 store");
+    // A fresh temporary directory of this run only: a plain write is enough.
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir(&tokens).expect("SoftHSM2 token directory");
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(&conf, cryptoki_ops::module::softhsm2_conf(&tokens))
+        .expect("SoftHSM2 configuration");
     let exe = std::env::current_exe().expect("test binary path");
     let output = Command::new(exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
