@@ -212,3 +212,17 @@ fn parsing_a_pin_source_never_echoes_the_text() {
         PinSource::Env("_pin2".into())
     );
 }
+
+#[test]
+fn a_pin_command_is_named_by_its_program_only() {
+    // An assignment before the program (`cmd:HSM_PASS=s3cret helper`) or an argument can hold
+    // a secret: neither may reach a message about the source.
+    let source: PinSource = "cmd:HSM_PASS=Secr3t-Assign fetch-pin --password Secr3t-Arg"
+        .parse()
+        .unwrap();
+    let shown = format!("{source} {source:?}");
+    assert!(shown.contains("fetch-pin"), "{shown}");
+    assert!(!shown.contains("Secr3t"), "{shown}");
+    let err = source.resolve().unwrap_err().to_string();
+    assert!(!err.contains("Secr3t"), "{err}");
+}

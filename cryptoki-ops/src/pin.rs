@@ -82,7 +82,12 @@ impl fmt::Display for PinSource {
             Self::Env(var) => write!(f, "environment variable {var}"),
             Self::File(path) => write!(f, "file {}", path.display()),
             Self::Command(cmd) => {
-                let program = cmd.split_whitespace().next().unwrap_or("");
+                // The program's name only: never its arguments, nor leading `NAME=value`
+                // assignments (`cmd:HSM_PASS=s3cret helper` must not show `s3cret`).
+                let program = cmd
+                    .split_whitespace()
+                    .find(|word| !word.contains('='))
+                    .unwrap_or("");
                 write!(f, "command `{program} ...`")
             }
         }
