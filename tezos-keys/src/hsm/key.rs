@@ -197,6 +197,11 @@ impl HsmKey {
     /// double-signing guard takes), and returns what the payload is (kind, chain, level, round)
     /// with the signature.
     ///
+    /// **No double-signing protection:** `HsmKey` records nothing. Blocks, preattestations and
+    /// attestations must go through [`HighWatermark`](crate::high_watermark::HighWatermark)
+    /// (`sign_keypair`), which refuses a second signature at one level and round; a policy
+    /// here only says which kinds of payload the key may sign at all.
+    ///
     /// # Errors
     /// [`SignError::PolicyRefused`] before the HSM is asked; otherwise as [`HsmKey::sign`].
     pub fn sign_allowed(
