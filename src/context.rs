@@ -8,7 +8,7 @@ use cryptoki_ops::{Hsm, HsmConfig, ModuleSource, PinSource, Role, TokenSelector}
 
 use crate::cli::GlobalArgs;
 use crate::error::CliError;
-use crate::home::{Home, DEFAULT_TOKEN};
+use crate::home::{Home, StoreHold, DEFAULT_TOKEN};
 
 /// Where commands run: the local development store, or a configured module.
 pub enum Target {
@@ -24,6 +24,24 @@ pub enum Target {
         /// The module's path.
         path: PathBuf,
     },
+}
+
+/// A logged-in token that holds the local store's lock while it lives (nothing for a
+/// configured module): dropping the [`Context`] that opened it does not end the hold, so no
+/// command can let another process into the store while it still uses the token.
+/// Dereferences to the [`Hsm`].
+pub struct Session {
+    // Dropped first: the session ends before the lock goes.
+    hsm: Hsm,
+    _hold: Option<StoreHold>,
+}
+
+impl std::ops::Deref for Session {
+    type Target = Hsm;
+
+    fn deref(&self) -> &Hsm {
+        &self.hsm
+    }
 }
 
 /// The context of the commands that use a token.
@@ -142,20 +160,32 @@ impl Context {
         }
     }
 
+    /// Opens `config`, holding the store's lock with the session.
+    fn session(&self, config: &HsmConfig) -> Result<Session, CliError> {
+        let hold = match &self.target {
+            Target::Local { home, .. } => home.hold(),
+            Target::Module { .. } => None,
+        };
+        Ok(Session {
+            hsm: Hsm::open(config)?,
+            _hold: hold,
+        })
+    }
+
     /// The current token, logged in as the user.
-    pub fn open(&self) -> Result<Hsm, CliError> {
-        Ok(Hsm::open(&self.config(Role::User)?)?)
+    pub fn open(&self) -> Result<Session, CliError> {
+        self.session(&self.config(Role::User)?)
     }
 
     /// Token `label` of the same module, logged in as the user.
-    pub fn open_token(&self, label: &str) -> Result<Hsm, CliError> {
-        Ok(Hsm::open(&self.config_for(Some(label), Role::User)?)?)
+    pub fn open_token(&self, label: &str) -> Result<Session, CliError> {
+        self.session(&self.config_for(Some(label), Role::User)?)
     }
 
     /// The current token, logged in as the security officer when `trusted`, else as the user.
-    pub fn open_as(&self, trusted: bool) -> Result<Hsm, CliError> {
+    pub fn open_as(&self, trusted: bool) -> Result<Session, CliError> {
         if trusted {
-            Ok(Hsm::open(&self.config(Role::SecurityOfficer)?)?)
+            self.session(&self.config(Role::SecurityOfficer)?)
         } else {
             self.open()
         }

@@ -37,6 +37,7 @@ mod token_object;
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cryptoki_ops::{Module, ModuleSource, PinSource};
 
@@ -55,8 +56,15 @@ const ROLES: [&str; 2] = ["user", "so"];
 /// The local store.
 pub struct Home {
     dir: PathBuf,
-    /// Held from [`Home::prepare`] until this value is dropped (at the end of the command).
-    lock: OnceCell<StoreLock>,
+    /// Held from [`Home::prepare`] until this value and every [`StoreHold`] taken from it are
+    /// dropped (at the end of the command).
+    lock: OnceCell<Arc<StoreLock>>,
+}
+
+/// A share of the store's lock: see [`Home::hold`].
+#[derive(Debug, Clone)]
+pub struct StoreHold {
+    _lock: Arc<StoreLock>,
 }
 
 /// One token directory of SoftHSM2.
@@ -94,6 +102,15 @@ impl Home {
         })
     }
 
+    /// A share of the store's lock (after [`Home::prepare`]): the lock stays held while it
+    /// lives, also after this value is dropped. A session opened on the store carries one, so
+    /// that no command can end its hold on the store while it still uses a token.
+    pub fn hold(&self) -> Option<StoreHold> {
+        self.lock.get().map(|lock| StoreHold {
+            _lock: Arc::clone(lock),
+        })
+    }
+
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -108,7 +125,7 @@ impl Home {
         std::fs::create_dir_all(&self.dir).map_err(StoreError::io("create", &self.dir))?;
         if self.lock.get().is_none() {
             let lock = StoreLock::acquire(&self.dir)?;
-            let _ = self.lock.set(lock);
+            let _ = self.lock.set(Arc::new(lock));
         }
         let pins = self.dir.join("pins");
         match std::fs::symlink_metadata(&pins) {

@@ -595,3 +595,37 @@ fn a_token_whose_user_pin_was_lost_is_restored_or_refused() {
     assert_eq!(token_dirs(store.path()), store.tokens);
     assert!(pin_files(store.path()) == store.pins);
 }
+
+/// The labels of the private keys on the default token of `home`.
+fn key_labels(home: &CliHome) -> Vec<String> {
+    let keys = home.json(&["key", "list"]);
+    let mut labels: Vec<String> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["label"].as_str().unwrap().to_string())
+        .collect();
+    labels.sort();
+    labels
+}
+
+#[test]
+fn concurrent_demos_hold_the_store_until_done_and_leave_one_key_per_label() {
+    // Each demo deletes and regenerates its two keys after logging in: if a command let go of
+    // the store once logged in, two demos would both find no key and both generate one.
+    let home = CliHome::new();
+    let children: Vec<Child> = (0..4)
+        .map(|_| {
+            command_in(home.path(), &["demo", "--json"], &[])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let run = finish(child);
+        assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    }
+    assert_eq!(key_labels(&home), ["demo-p256", "demo-secp256k1"]);
+}

@@ -84,10 +84,15 @@ pub fn run(globals: &GlobalArgs, tokens: Vec<String>) -> Result<Checked, CliErro
         }
     }
     let ctx = Context::new(globals)?;
-    let hsms = tokens
+    let sessions = tokens
         .iter()
         .map(|label| ctx.open_token(label))
         .collect::<Result<Vec<_>, _>>()?;
+    // Clones of the sessions, which hold the store until the end of the command.
+    let hsms: Vec<cryptoki_ops::Hsm> = sessions
+        .iter()
+        .map(|s| cryptoki_ops::Hsm::clone(s))
+        .collect();
     let serials = hsms
         .iter()
         .map(|hsm| Ok(hsm.token_info()?.serial))

@@ -250,12 +250,14 @@ pub fn csr_sign(globals: &GlobalArgs, command: CsrCommand) -> Result<Rendered, C
     };
     let csr = cluster_init::ClusterCsr::parse(&csr_bytes).map_err(lib)?;
     let ca = cluster_init::CaDir::open(&args.ca).map_err(lib)?;
+    // The CA key on a token keeps its session: the session (and with it the store's lock)
+    // lives until the signing is done.
+    let session;
     let key = match &ca.key {
         CaKeyLocation::File { .. } => ca.software_key(&passphrase(args.passphrase)?),
         CaKeyLocation::Token(reference) => {
-            let ctx = Context::new(globals)?;
-            let hsm = ctx.open_token(&reference.token)?;
-            ca.token_key(&hsm)
+            session = Context::new(globals)?.open_token(&reference.token)?;
+            ca.token_key(&session)
         }
     }
     .map_err(lib)?;

@@ -11,7 +11,7 @@ pub use export::read_key_value;
 
 use std::fmt;
 
-use cryptoki_ops::{EcKeySpec, Hsm, KeyClass, KeyPairInfo, KeySelector};
+use cryptoki_ops::{EcKeySpec, KeyClass, KeyPairInfo, KeySelector};
 use serde::Serialize;
 use tezos_keys::high_watermark::FileStore;
 use tezos_keys::tezos_public_key;
@@ -19,7 +19,7 @@ use tezos_keys::tezos_public_key;
 use super::user::Users;
 use super::{Output, Rendered};
 use crate::cli::{GlobalArgs, KeyCommand};
-use crate::context::Context;
+use crate::context::{Context, Session};
 use crate::error::CliError;
 use crate::text::Escaped;
 
@@ -108,7 +108,7 @@ pub fn run(globals: &GlobalArgs, command: KeyCommand) -> Result<Rendered, CliErr
 }
 
 /// The context and its current token, logged in as the user.
-fn open(globals: &GlobalArgs) -> Result<(Context, Hsm), CliError> {
+fn open(globals: &GlobalArgs) -> Result<(Context, Session), CliError> {
     let ctx = Context::new(globals)?;
     let hsm = ctx.open()?;
     Ok((ctx, hsm))
