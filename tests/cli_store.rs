@@ -629,3 +629,31 @@ fn concurrent_demos_hold_the_store_until_done_and_leave_one_key_per_label() {
     }
     assert_eq!(key_labels(&home), ["demo-p256", "demo-secp256k1"]);
 }
+
+#[test]
+fn demo_replaces_duplicated_demo_keys() {
+    // Two private keys labelled demo-secp256k1 (e.g. made by another PKCS#11 client): the next
+    // demo deletes both and works, instead of failing on the duplicate for ever.
+    let home = CliHome::new();
+    home.json(&["demo"]);
+    let pin = std::fs::read_to_string(home.path().join("pins/tezos-hsm.user-pin")).unwrap();
+    let output = std::process::Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", home.path().join("softhsm2.conf"))
+        .args(["--module", common::softhsm_module().to_str().unwrap()])
+        .args(["--token-label", "tezos-hsm", "--login", "--pin", pin.trim()])
+        .args(["--keypairgen", "--key-type", "EC:secp256k1"])
+        .args(["--label", "demo-secp256k1", "--id", "0102"])
+        .output()
+        .expect("pkcs11-tool (Debian package opensc) must be installed");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        key_labels(&home),
+        ["demo-p256", "demo-secp256k1", "demo-secp256k1"]
+    );
+    home.json(&["demo"]);
+    assert_eq!(key_labels(&home), ["demo-p256", "demo-secp256k1"]);
+}

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use cryptoki_ops::{Curve, EcKeySpec, KeySelector};
+use cryptoki_ops::{Curve, EcKeySpec, KeyClass, KeySelector};
 use serde::Serialize;
 use tezos_keys::HsmKey;
 
@@ -64,11 +64,12 @@ pub fn run(globals: &GlobalArgs) -> Result<Demo, CliError> {
     let mut keys = Vec::new();
     for curve in [Curve::Secp256k1, Curve::P256] {
         let label = format!("demo-{}", curve.name());
-        if hsm
-            .find_private_key(&KeySelector::Label(label.clone()))
-            .is_ok()
-        {
-            hsm.delete_key(&KeySelector::Label(label.clone()))?;
+        // Every earlier demo key of this label goes, also when there are several (left by a
+        // crash or another program): deleting by label would refuse a duplicated one forever.
+        for old in hsm.list_keys()? {
+            if old.class == KeyClass::Private && old.label == label {
+                hsm.delete_key(&KeySelector::Id(old.id))?;
+            }
         }
         hsm.generate_ec_key(&EcKeySpec::new(curve, &label))?;
         let key = HsmKey::open(&hsm, &KeySelector::Label(label.clone()))?;
