@@ -33,15 +33,15 @@ pub struct GlobalArgs {
     pub token: Option<String>,
     /// Where the user PIN comes from: env:VAR, file:PATH or cmd:COMMAND. Default: the
     /// environment variable TEZOS_HSM_PIN (CloudHSM: `<crypto user>:<password>`).
-    #[arg(long, global = true, value_parser = PinSourceParser)]
+    #[arg(long, global = true, value_parser = PinSourceParser, allow_hyphen_values = true)]
     pub pin: Option<PinSource>,
     /// Where the security officer's PIN comes from (for trusted wrapping keys and token init).
-    #[arg(long, global = true, value_parser = PinSourceParser)]
+    #[arg(long, global = true, value_parser = PinSourceParser, allow_hyphen_values = true)]
     pub so_pin: Option<PinSource>,
     /// Where an AWS CloudHSM admin's credentials come from (`<admin>:<password>`; env:, file:,
     /// cmd:), to mark a wrapping key trusted with cloudhsm-cli (`wrapkey ... --trusted` on
     /// CloudHSM). Default: --so-pin.
-    #[arg(long, global = true, value_parser = PinSourceParser)]
+    #[arg(long, global = true, value_parser = PinSourceParser, allow_hyphen_values = true)]
     pub admin_pin: Option<PinSource>,
     /// The CloudHSM cluster cloudhsm-cli acts on (`--cluster-id`), needed once cloudhsm-cli is
     /// configured for several clusters.

@@ -223,3 +223,39 @@ softhsm_test!(
         assert!(json.as_array().unwrap().iter().any(|k| k["label"] == forged), "{json}");
     }
 );
+
+/// A PIN or passphrase that starts with `-` reaches the PIN-source parser (which refuses it
+/// without echo) instead of clap, which would print it back as an unexpected argument.
+#[test]
+fn a_pin_starting_with_a_hyphen_is_refused_without_echo() {
+    let home = Home::new();
+    let cases: [&[&str]; 5] = [
+        &["key", "list", "--pin"],
+        &["key", "list", "--so-pin"],
+        &["key", "list", "--admin-pin"],
+        &["cluster", "ca", "create", "--passphrase"],
+        &["cluster", "csr", "sign", "--ca", "ca-dir", "--passphrase"],
+    ];
+    for case in cases {
+        for secret in ["--Passw0rd", "-Secr3t"] {
+            for json in [false, true] {
+                let mut args = case.to_vec();
+                args.push(secret);
+                if json {
+                    args.push("--json");
+                }
+                let out = home.run(&args);
+                assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
+                let all = format!("{}{}", out.stdout, out.stderr);
+                assert!(
+                    !all.contains("Passw0rd") && !all.contains("Secr3t") && !all.contains("'-S'"),
+                    "{args:?}: the secret is echoed: {all}"
+                );
+                assert!(out.stderr.contains("env:VAR"), "{args:?}: {}", out.stderr);
+                if json {
+                    assert_eq!(out.error()["kind"], "usage", "{}", out.stderr);
+                }
+            }
+        }
+    }
+}

@@ -47,7 +47,12 @@ pub struct CaCreateArgs {
     pub key_label: String,
     /// Where the key file's passphrase comes from: env:VAR, file:PATH or cmd:COMMAND.
     /// Default: env:TEZOS_HSM_CA_PASSPHRASE.
-    #[arg(long, value_parser = PinSourceParser, conflicts_with = "ca_token")]
+    #[arg(
+        long,
+        value_parser = PinSourceParser,
+        conflicts_with = "ca_token",
+        allow_hyphen_values = true
+    )]
     pub passphrase: Option<PinSource>,
     /// The certificate's common name (CN).
     #[arg(long, default_value = "customerCA")]
@@ -92,7 +97,7 @@ pub struct CsrSignArgs {
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
     /// Where the CA key file's passphrase comes from. Default: env:TEZOS_HSM_CA_PASSPHRASE.
-    #[arg(long, value_parser = PinSourceParser)]
+    #[arg(long, value_parser = PinSourceParser, allow_hyphen_values = true)]
     pub passphrase: Option<PinSource>,
 }
 
