@@ -52,7 +52,12 @@ pub fn run(hsm: &Hsm, args: ExportArgs) -> Result<Exported, CliError> {
         HotWalletConsent::IUnderstandThisDefeatsTheHsm,
     )?;
     let address = secret.public_key().hash().to_string();
-    let mut text = zeroize::Zeroizing::new(secret.to_base58().expose_secret().to_string());
+    // Sized for the newline up front: growing the string would leave a copy of the secret key
+    // in freed memory, out of reach of the zeroizing.
+    let encoded = secret.to_base58();
+    let mut text =
+        zeroize::Zeroizing::new(String::with_capacity(encoded.expose_secret().len() + 1));
+    text.push_str(encoded.expose_secret());
     text.push('\n');
     write_private_file(&args.out, text.as_bytes())?;
     crate::print::stderr_line(&format!(
