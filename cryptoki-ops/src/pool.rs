@@ -23,7 +23,9 @@
 //!   request, so meeting one does not use up the retry of another.
 //! - **Busy HSMs get a bounded back-off**: CloudHSM answers `CKR_FUNCTION_FAILED` or
 //!   `CKR_OPERATION_ACTIVE` when throttling; idempotent operations are retried after 20, 80 and
-//!   320 ms, then the error is returned.
+//!   320 ms, then the error is returned. The throttled session is kept through the back-off and
+//!   the retry runs on it, so the pool really sends fewer requests meanwhile (AWS user guide,
+//!   "HSM throttling": back off and retry) instead of handing the session to the next waiter.
 //! - **Key handles are cached per session**: handles are only valid in their session (CloudHSM)
 //!   and each search is a network round trip there, so each session remembers the handles it has
 //!   looked up. Deleting a key through the pool invalidates every session's cache.
@@ -370,8 +372,13 @@ impl SessionPool {
         mut op: impl FnMut(&mut PooledSession) -> Result<T, Fail>,
     ) -> Result<T> {
         let mut budget = RetryBudget::default();
+        // The session kept through a busy back-off, for the retry.
+        let mut kept: Option<SessionGuard<'_>> = None;
         loop {
-            let mut guard = self.checkout()?;
+            let mut guard = match kept.take() {
+                Some(guard) => guard,
+                None => self.checkout()?,
+            };
             let logins_before = self.login_epoch.load(Ordering::Acquire);
             let fail = match op(guard.session_mut()) {
                 Ok(value) => return Ok(value),
@@ -434,8 +441,13 @@ impl SessionPool {
                     }
                 }
                 Diagnosis::Busy if retry == Retry::Idempotent && budget.take(Diagnosis::Busy) => {
-                    drop(guard);
+                    // The session stays checked out through the back-off and the retry runs on
+                    // it: handing it back would let a waiting thread send its request at once,
+                    // so the pool's load on the HSM would not drop at all while this thread
+                    // "backs off" ("HSM throttling": the client must back off), and the retry
+                    // would land on whichever session is free, possibly at a busy moment again.
                     std::thread::sleep(BUSY_BACKOFF[budget.busy - 1]);
+                    kept = Some(guard);
                 }
                 _ => return Err(self.to_error(fail, key)),
             }
