@@ -212,6 +212,9 @@ pub(crate) struct SessionPool {
     /// thread's session repaired a lost login finds nothing although the session is logged in
     /// again by the time the failure is looked at; a changed count says so.
     login_epoch: AtomicU64,
+    /// Logins under way (`C_Login` called, the count not yet bumped): a failure looked at in that
+    /// window sees the session logged in again and the count unchanged.
+    logins_under_way: AtomicU64,
 }
 
 impl SessionPool {
@@ -233,6 +236,7 @@ impl SessionPool {
             returned: Condvar::new(),
             key_epoch: AtomicU64::new(0),
             login_epoch: AtomicU64::new(0),
+            logins_under_way: AtomicU64::new(0),
         };
         let first = pool.open_session().map_err(|f| pool.to_error(f, None))?;
         let mut state = pool.lock();
@@ -297,12 +301,25 @@ impl SessionPool {
         })
     }
 
+    /// Whether the login may have been lost since the count was `logins_before`: the session
+    /// is logged out, or a login is under way or has happened since. Checked in this order: a
+    /// login that repairs the session after the first check is either still under way at the
+    /// second or has bumped the count (before leaving the under-way count) by the third.
+    fn login_lost(&self, session: &Session, logins_before: u64) -> bool {
+        !Self::logged_in(session)
+            || self.logins_under_way.load(Ordering::SeqCst) > 0
+            || self.login_epoch.load(Ordering::SeqCst) != logins_before
+    }
+
     fn login(&self, session: &Session) -> Result<(), Fail> {
-        match session.login(self.token.user_type, Some(&self.token.pin)) {
-            Ok(()) => {
-                self.login_epoch.fetch_add(1, Ordering::AcqRel);
-                Ok(())
-            }
+        self.logins_under_way.fetch_add(1, Ordering::SeqCst);
+        let result = session.login(self.token.user_type, Some(&self.token.pin));
+        if result.is_ok() {
+            self.login_epoch.fetch_add(1, Ordering::SeqCst);
+        }
+        self.logins_under_way.fetch_sub(1, Ordering::SeqCst);
+        match result {
+            Ok(()) => Ok(()),
             Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
             Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
                 Err(Fail::Final(Error::PinIncorrect {
@@ -379,7 +396,7 @@ impl SessionPool {
                 Some(guard) => guard,
                 None => self.checkout()?,
             };
-            let logins_before = self.login_epoch.load(Ordering::Acquire);
+            let logins_before = self.login_epoch.load(Ordering::SeqCst);
             let fail = match op(guard.session_mut()) {
                 Ok(value) => return Ok(value),
                 Err(fail) => fail,
@@ -395,8 +412,7 @@ impl SessionPool {
                 Diagnosis::Other | Diagnosis::StaleHandle | Diagnosis::Busy
                     if (retry == Retry::Idempotent
                         || matches!(fail, Fail::Final(Error::KeyNotFound { .. })))
-                        && (self.login_epoch.load(Ordering::Acquire) != logins_before
-                            || !Self::logged_in(&guard.session_mut().session)) =>
+                        && self.login_lost(&guard.session_mut().session, logins_before) =>
                 {
                     Diagnosis::NotLoggedIn
                 }
