@@ -259,3 +259,42 @@ fn a_pin_starting_with_a_hyphen_is_refused_without_echo() {
         }
     }
 }
+
+/// A FIFO (or any non-regular file) given where a backup or a key value is read fails at once
+/// with a clear error, instead of waiting for a writer forever.
+#[test]
+fn a_fifo_given_as_backup_or_key_value_fails_at_once() {
+    let home = Home::new();
+    let fifo = home.path().join("fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let fifo = fifo.to_str().unwrap();
+    for args in [
+        vec!["key", "restore", fifo, "--json"],
+        vec![
+            "wrapkey",
+            "import",
+            "--label",
+            "w",
+            "--value-file",
+            fifo,
+            "--json",
+        ],
+    ] {
+        let started = std::time::Instant::now();
+        let out = home.run(&args);
+        assert!(!out.success(), "{args:?}: {}", out.stdout);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?} waited on the FIFO"
+        );
+        let message = out.error()["message"].as_str().unwrap().to_string();
+        assert!(
+            message.contains("FIFO") || message.contains("fifo"),
+            "{args:?}: {message}"
+        );
+    }
+}

@@ -48,7 +48,14 @@ fn sign_never_creates_the_watermark_directory() {
     assert_eq!(error["kind"], "watermark_store_missing", "{}", run.stderr);
     let message = error["message"].as_str().unwrap();
     assert!(message.contains(missing.to_str().unwrap()), "{message}");
-    assert!(message.contains("tezos-hsm watermark init"), "{message}");
+    // The fix names the directory given, so it creates that one, not the default.
+    assert!(
+        message.contains(&format!(
+            "tezos-hsm --watermark-dir {} watermark init",
+            missing.display()
+        )),
+        "{message}"
+    );
     assert!(!missing.exists(), "sign created the directory");
 
     // `watermark init` creates it, owner-only, and may run again.

@@ -16,11 +16,17 @@ use crate::error::CliError;
 #[derive(Serialize)]
 pub struct Initialised {
     dir: String,
+    #[serde(skip)]
+    mode: u32,
 }
 
 impl fmt::Display for Initialised {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "double-signing records in {} (mode 0700)", self.dir)
+        write!(
+            f,
+            "double-signing records in {} (mode {:04o})",
+            self.dir, self.mode
+        )
     }
 }
 
@@ -33,8 +39,14 @@ pub fn run(globals: &GlobalArgs, command: WatermarkCommand) -> Result<Initialise
             let dir = watermark_dir(globals)?;
             // Created 0700 if missing; an existing directory is checked, never changed.
             FileStore::create(&dir)?;
+            let mode = std::fs::metadata(&dir)
+                .map(|meta| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777)
+                .map_err(|e| {
+                    CliError::new("io", format!("cannot inspect {}: {e}", dir.display()))
+                })?;
             Ok(Initialised {
                 dir: dir.display().to_string(),
+                mode,
             })
         }
     }

@@ -73,10 +73,23 @@ pub fn run(hsm: &Hsm, args: ExportArgs) -> Result<Exported, CliError> {
 
 /// Reads an AES-256 key value written as 64 hex characters in a file.
 pub fn read_key_value(path: &Path) -> Result<SecretBox<[u8; 32]>, CliError> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| CliError::new("io", format!("cannot read {}: {e}", path.display())))?,
+    // A regular file of at most 4 KiB, opened without blocking (a FIFO fails at once).
+    let bytes = zeroize::Zeroizing::new(
+        tezos_keys::durable::read_regular(path, 4096)
+            .map_err(|e| CliError::new(e.kind(), e.to_string()))?
+            .ok_or_else(|| {
+                CliError::new(
+                    "io",
+                    format!("cannot read {}: no such file", path.display()),
+                )
+            })?,
     );
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        CliError::new(
+            "invalid_input",
+            format!("{} must hold 64 hex characters", path.display()),
+        )
+    })?;
     let mut value = SecretBox::new(Box::new([0u8; 32]));
     hex::decode_to_slice(text.trim(), value.expose_secret_mut()).map_err(|_| {
         CliError::new(

@@ -66,10 +66,11 @@ pub enum GuardError {
     /// from an empty store could double-sign.
     #[error(
         "the high-watermark directory {} does not exist, so nothing is known about what this key \
-         signed; if this is a new signer, create it with `tezos-hsm watermark init` (it is also \
-         created by `key generate` and `key restore`); if it existed before, check the path and \
-         that its volume is mounted, and never sign from an empty directory with a key that has \
-         signed before",
+         signed; if this is a new signer, create it with `tezos-hsm --watermark-dir {} watermark \
+         init` (it is also created by `key generate` and `key restore`); if it existed before, \
+         check the path and that its volume is mounted, and never sign from an empty directory \
+         with a key that has signed before",
+        dir.display(),
         dir.display()
     )]
     StoreMissing {

@@ -383,16 +383,32 @@ impl Backup {
         super::write_private_file(path, self.to_json().as_bytes())
     }
 
-    /// Reads and checks a backup file ([`Self::from_json`]).
+    /// The largest backup file [`Backup::read`] accepts: a backup is well under 4 KiB.
+    pub const MAX_FILE_BYTES: u64 = 64 * 1024;
+
+    /// Reads and checks a backup file written by [`Backup::write`]: a regular file of at most
+    /// [`Backup::MAX_FILE_BYTES`], never a FIFO or device (which would hang or fill memory), checked as [`Self::from_json`]
+    /// does.
     pub fn read(path: &Path) -> Result<Self, RunbookError> {
-        let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::InvalidData => RunbookError::corrupt("it is not UTF-8 text"),
-            _ => RunbookError::Io {
-                action: "read the backup",
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
+        // A regular file of bounded size, opened without blocking: a FIFO or a device given by
+        // mistake fails at once instead of hanging or filling memory.
+        let not_found = || RunbookError::Io {
+            action: "read the backup",
+            path: path.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let bytes = crate::durable::read_regular(path, Self::MAX_FILE_BYTES)
+            .map_err(|e| match e {
+                crate::durable::DurableError::Io { source, .. } => RunbookError::Io {
+                    action: "read the backup",
+                    path: path.to_path_buf(),
+                    source,
+                },
+                other => RunbookError::corrupt(other.to_string()),
+            })?
+            .ok_or_else(not_found)?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| RunbookError::corrupt("it is not UTF-8 text"))?;
         Self::from_json(&text)
     }
 
