@@ -6,6 +6,7 @@ use std::time::Duration;
 use cryptoki_ops::module::Module;
 use cryptoki_ops::pin::PinSource;
 use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
 
 use crate::error::{invalid, CloudHsmError};
 use crate::input::{check_password, check_username};
@@ -228,34 +229,38 @@ impl CloudHsmCli {
     /// The users `key` is shared with (`key list --filter ... --verbose`, `shared-users`); needs
     /// [`CliRole::CryptoUser`] (the owner, or a user the key is shared with).
     pub fn key_shared_users(&self, key: &KeyRef) -> Result<Vec<String>> {
-        const OPERATION: &str = "listing the users a key is shared with";
-        self.require_role(OPERATION, CliRole::CryptoUser)?;
-        let mut argv = args(&["key", "list", "--filter"]);
-        argv.extend(key.filter()?);
-        argv.push("--verbose".to_string());
-        let inv = Invocation {
-            operation: OPERATION,
-            args: argv,
-            secret_arg: None,
-            secret: None,
-            login: true,
-            user: None,
-            key: Some(key),
-        };
-        self.call(&inv, |command, data| read_shared_users(command, data, key))
+        self.list_one_key(
+            "listing the users a key is shared with",
+            key,
+            |command, data| read_shared_users(command, data, key),
+        )
     }
 
     /// The one key `key` selects, with its reference, owner, shared users and coverage (`key list
     /// --filter ... --verbose`); needs [`CliRole::CryptoUser`] (the owner, or a user the key is
     /// shared with: AWS docs `cloudhsm_cli-key-list`).
     pub fn key_listing(&self, key: &KeyRef) -> Result<KeyListing> {
-        const OPERATION: &str = "reading a key's owner, users and coverage";
-        self.require_role(OPERATION, CliRole::CryptoUser)?;
+        self.list_one_key(
+            "reading a key's owner, users and coverage",
+            key,
+            |command, data| read_one_key(command, data, key),
+        )
+    }
+
+    /// Runs `key list --filter <key> --verbose` as a crypto user and reads its answer with
+    /// `read`: the one command behind [`Self::key_shared_users`] and [`Self::key_listing`].
+    fn list_one_key<T>(
+        &self,
+        operation: &'static str,
+        key: &KeyRef,
+        read: impl FnOnce(&str, Value) -> Result<T>,
+    ) -> Result<T> {
+        self.require_role(operation, CliRole::CryptoUser)?;
         let mut argv = args(&["key", "list", "--filter"]);
         argv.extend(key.filter()?);
         argv.push("--verbose".to_string());
         let inv = Invocation {
-            operation: OPERATION,
+            operation,
             args: argv,
             secret_arg: None,
             secret: None,
@@ -263,7 +268,7 @@ impl CloudHsmCli {
             user: None,
             key: Some(key),
         };
-        self.call(&inv, |command, data| read_one_key(command, data, key))
+        self.call(&inv, read)
     }
 
     /// Every key the logged-in user owns or shares, and every public key of the cluster (`key
