@@ -467,6 +467,7 @@ impl WatermarkStore for FileStore {
             store: self,
             key: *key,
             _lock: file,
+            loaded: None,
         }))
     }
 }
@@ -497,25 +498,37 @@ struct LockedFile<'a> {
     store: &'a FileStore,
     key: PublicKeyHash,
     _lock: File,
+    /// What is on disk, as last read or written under this lock: nobody else writes the record
+    /// while the lock is held, so `save` checks against it without reading the file again (the
+    /// guard has just loaded it on the signing path).
+    loaded: Option<KeyMarks>,
 }
 
 impl LockedRecord for LockedFile<'_> {
     fn load(&mut self) -> Result<KeyMarks, GuardError> {
         let path = self.store.path_for(&self.key);
-        match durable::read_regular(&path, FileStore::MAX_RECORD_BYTES).map_err(store_error)? {
-            Some(bytes) => FileStore::parse(&self.key, &path, &bytes),
-            None => Ok(KeyMarks::new()),
-        }
+        let marks =
+            match durable::read_regular(&path, FileStore::MAX_RECORD_BYTES).map_err(store_error)? {
+                Some(bytes) => FileStore::parse(&self.key, &path, &bytes)?,
+                None => KeyMarks::new(),
+            };
+        self.loaded = Some(marks.clone());
+        Ok(marks)
     }
 
     fn save(&mut self, marks: &KeyMarks) -> Result<(), GuardError> {
-        let current = self.load()?;
+        let current = match self.loaded.take() {
+            Some(current) => current,
+            None => self.load()?,
+        };
         refuse_regression(&self.key, &current, marks)?;
         let path = self.store.path_for(&self.key);
         let bytes = FileStore::render(&self.key, marks).map_err(|e| GuardError::StoreCorrupt {
             path: path.clone(),
             reason: format!("cannot serialise the record: {e}"),
         })?;
-        durable::replace(&path, &bytes).map_err(store_error)
+        durable::replace(&path, &bytes).map_err(store_error)?;
+        self.loaded = Some(marks.clone());
+        Ok(())
     }
 }
