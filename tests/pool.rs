@@ -25,6 +25,8 @@ softhsm_test!(fn checkout_times_out_when_every_session_is_busy(token) {
         })
     };
     held.1.recv().unwrap();
+    let stats = hsm.pool_stats();
+    assert_eq!((stats.max_sessions, stats.in_use, stats.idle), (1, 1, 0), "{stats:?}");
     let started = Instant::now();
     let err = hsm.list_keys().unwrap_err();
     assert!(matches!(err, Error::PoolExhausted { size: 1, .. }), "{err}");
@@ -52,8 +54,13 @@ softhsm_test!(fn sessions_closed_behind_the_pools_back_are_replaced(token) {
     pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).unwrap();
     // The next signature finds a dead session, drops it and the other dead ones, and succeeds
     // on a new, logged-in session.
+    let before = hsm.pool_stats();
+    assert_eq!(before.replaced, 0);
     key.sign(&[2; 32]).unwrap();
     assert_eq!(hsm.open_sessions(), 1, "dead sessions are dropped, one new one opened");
+    let stats = hsm.pool_stats();
+    assert_eq!((stats.in_use, stats.idle), (0, 1), "{stats:?}");
+    assert_eq!(stats.replaced, before.idle as u64, "every dead session counted: {before:?} {stats:?}");
     hsm.list_keys().unwrap();
     // Again, and this time the first call after the restart creates a key: it is retried on a
     // fresh session too, because a dead handle means nothing was done.

@@ -122,6 +122,17 @@ impl Hsm {
         self.inner.open_sessions()
     }
 
+    /// The pool's counters right now, for metrics: cheap (one lock, no PKCS#11 call), read-only.
+    ///
+    /// ```no_run
+    /// # let hsm: cryptoki_ops::Hsm = unimplemented!();
+    /// let stats = hsm.pool_stats();
+    /// println!("{} of {} sessions in use, {} idle", stats.in_use, stats.max_sessions, stats.idle);
+    /// ```
+    pub fn pool_stats(&self) -> PoolStats {
+        self.inner.stats()
+    }
+
     /// What the token is and can do.
     pub fn token_info(&self) -> Result<TokenReport> {
         let pkcs11 = self.module().pkcs11();
@@ -188,6 +199,21 @@ impl Hsm {
             op(&s.session).map_err(ck("PKCS#11 call"))
         })
     }
+}
+
+/// A snapshot of an [`Hsm`]'s session pool ([`Hsm::pool_stats`]). More counters may be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// The pool's size: sessions it may open at most (`HsmConfig::max_sessions`).
+    pub max_sessions: usize,
+    /// Sessions checked out by an operation now.
+    pub in_use: usize,
+    /// Sessions open and waiting for an operation.
+    pub idle: usize,
+    /// Sessions forgotten since the pool opened because the module reported them dead (or the
+    /// token gone); each is replaced by a new session when one is needed.
+    pub replaced: u64,
 }
 
 /// Whether a failed login may be SoftHSM2 reading a token file another process is rewriting.

@@ -39,7 +39,7 @@ pub mod wrap;
 pub use config::{HsmConfig, Role};
 pub use curve::{Curve, PublicKey};
 pub use error::{Error, Result};
-pub use hsm::Hsm;
+pub use hsm::{Hsm, PoolStats};
 pub use keys::{EcKeySpec, KeyClass, KeyInfo, KeyPairInfo, KeySelector, WrappingKeySpec};
 pub use module::{Module, ModuleSource, TokenSummary};
 pub use pin::PinSource;
