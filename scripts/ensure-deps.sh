@@ -4,19 +4,24 @@
 # SoftHSM2 (the PKCS#11 token),
 # with --with-opensc OpenSC (pkcs11-tool, an independent PKCS#11 client the interoperability tests
 # use), and with --with-interop PyTezos (an independent Tezos implementation that
-# tests/independent_tezos.rs checks addresses and signatures against).
+# tests/independent_tezos.rs checks addresses and signatures against), and with --with-node Node.js,
+# npm and Taquito (@taquito/remote-signer, the client tests/cli_serve_taquito.rs runs against
+# `tezos-hsm serve`).
 # System packages: as root it installs them with apt-get; otherwise it says in one line what to
 # install. PyTezos goes into a virtualenv in target/interop/venv (no root needed), pinned by
-# tests/independent/requirements.txt; a second run with nothing to do takes well under a second.
+# tests/independent/requirements.txt; Taquito goes into target/taquito/node_modules, pinned by
+# tests/taquito/package-lock.json (`npm ci`); a second run with nothing to do takes well under a
+# second.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-with_opensc="" with_interop=""
+with_opensc="" with_interop="" with_node=""
 for arg in "$@"; do
   case "$arg" in
     --with-opensc) with_opensc=1 ;;
     --with-interop) with_interop=1 ;;
-    *) echo "usage: scripts/ensure-deps.sh [--with-opensc] [--with-interop]" >&2; exit 2 ;;
+    --with-node) with_node=1 ;;
+    *) echo "usage: scripts/ensure-deps.sh [--with-opensc] [--with-interop] [--with-node]" >&2; exit 2 ;;
   esac
 done
 
@@ -53,6 +58,22 @@ if [ -n "$with_interop" ] && ! interop_ready; then
   fi
 fi
 
+taquito=$root/target/taquito
+taquito_src=$root/tests/taquito
+taquito_ready() { # node_modules exists and was installed from the current package files
+  [ -d "$taquito/node_modules/@taquito/remote-signer" ] \
+    && [ "$(cat "$taquito/.installed" 2>/dev/null)" = "$(cat "$taquito_src/package.json" "$taquito_src/package-lock.json" | cksum)" ]
+}
+if [ -n "$with_node" ]; then
+  # Debian 12 ships Node 18, the oldest the pinned Taquito (21.x) supports.
+  if ! command -v node >/dev/null 2>&1 || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)'; then
+    missing+=(nodejs)
+  fi
+  if ! taquito_ready && ! command -v npm >/dev/null 2>&1; then
+    missing+=(npm)
+  fi
+fi
+
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]} with apt-get..." >&2
@@ -63,7 +84,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   else
-    echo "missing: ${missing[*]}; install SoftHSM2, OpenSSL headers, pkg-config, OpenSC, Python 3 with venv and libsodium with your package manager (Fedora: dnf install softhsm openssl-devel pkgconf opensc python3 libsodium; macOS: brew install softhsm openssl pkg-config opensc python libsodium)" >&2
+    echo "missing: ${missing[*]}; install SoftHSM2, OpenSSL headers, pkg-config, OpenSC, Python 3 with venv, libsodium and Node.js >= 18 with npm with your package manager (Fedora: dnf install softhsm openssl-devel pkgconf opensc python3 libsodium nodejs npm; macOS: brew install softhsm openssl pkg-config opensc python libsodium node)" >&2
     exit 1
   fi
 fi
@@ -79,4 +100,19 @@ if [ -n "$with_interop" ] && ! interop_ready; then
     exit 1
   fi
   cksum <"$requirements" >"$venv/.requirements"
+fi
+
+if [ -n "$with_node" ] && ! taquito_ready; then
+  echo "installing Taquito into target/taquito (pinned by tests/taquito/package-lock.json)..." >&2
+  rm -rf "$taquito"
+  mkdir -p "$taquito"
+  cp "$taquito_src/package.json" "$taquito_src/package-lock.json" "$taquito/"
+  # --ignore-scripts: nothing from the registry runs at install time (the one install script in
+  # the tree patches an Angular build, irrelevant here); --prefer-offline uses npm's cache first.
+  if ! (cd "$taquito" && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline) >"$taquito.log" 2>&1 \
+     || ! NODE_PATH="$taquito/node_modules" node -e 'require("@taquito/remote-signer"); require("@taquito/utils")' >>"$taquito.log" 2>&1; then
+    echo "installing Taquito failed (see $taquito.log): $(tail -1 "$taquito.log")" >&2
+    exit 1
+  fi
+  cat "$taquito_src/package.json" "$taquito_src/package-lock.json" | cksum >"$taquito/.installed"
 fi
