@@ -135,7 +135,12 @@ fn user_and_sharing_commands_drive_cloudhsm_cli() {
     );
 
     let shared = ok(&["key", "share", "baker", "--user", "signer"]);
-    assert!(shared["shared_with"].is_array(), "{shared}");
+    // The users the stand-in's `key list --verbose` answer (key-list-verbose.json) names.
+    assert_eq!(
+        shared["shared_with"],
+        serde_json::json!(["standby_signer", "backup_cu"]),
+        "{shared}"
+    );
     let recorded = std::fs::read_to_string(&record).unwrap();
     assert!(
         recorded.contains("role=crypto-user") && recorded.contains("pin=expected"),
@@ -160,8 +165,18 @@ fn user_and_sharing_commands_drive_cloudhsm_cli() {
     ]);
     assert_eq!(created["username"], "signer");
 
+    // A failure in words AWS does not document: the generic kind, with the CLI's text kept.
     let mut failing = envs.to_vec();
-    failing.push(("STANDIN_ERROR", "user-not-found"));
+    failing.push(("STANDIN_ERROR", "message"));
+    failing.push((
+        "STANDIN_MESSAGE",
+        "Operation 0x2f refused (made-up wording)",
+    ));
     let out = run(&["key", "share", "baker", "--user", "nobody"], &failing);
-    assert_eq!(out.error()["kind"], "user_not_found");
+    assert_eq!(out.error()["kind"], "cloudhsm_cli");
+    let message = out.error()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("Operation 0x2f refused (made-up wording)") && message.contains("nobody"),
+        "{message}"
+    );
 }
