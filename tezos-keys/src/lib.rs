@@ -8,6 +8,8 @@
 //! - [`Curve`], [`PublicKey`], [`PublicKeyHash`] (`tz1`/`tz2`/`tz3`), [`ChainId`].
 //! - [`payload`]: classify signing requests by watermark byte and read the
 //!   chain id, level and round of consensus operations; [`payload::digest`].
+//! - [`operation`]: generic operations (`0x03`) decoded to the [`operation::OperationKind`] of
+//!   every content, refusing what cannot be decoded.
 //! - [`Signature`]: raw, DER, low-S normalisation, `edsig`/`spsig1`/`p2sig`/`sig`.
 //! - [`verify()`], [`verify_digest`], [`verify_encoded`]: the Octez node's rules.
 //! - [`SecretKey`]: software keys (`edsk`/`spsk`/`p2sk`) for tests and exports.
@@ -47,6 +49,7 @@ mod hash;
 pub mod high_watermark;
 #[cfg(feature = "hsm")]
 pub mod hsm;
+pub mod operation;
 pub mod payload;
 mod public_key;
 mod secret_key;
