@@ -380,3 +380,89 @@ softhsm_test!(fn a_throttled_read_during_key_generation_fails_it_cleanly(token) 
     assert!(direct.list_keys().unwrap().is_empty(), "a half-made key was left");
     direct.generate_ec_key(&EcKeySpec::new(Curve::P256, "baker")).unwrap();
 });
+
+/// The private-key handle of `label`, found on a raw session.
+fn private_handle(
+    session: &cryptoki::session::Session,
+    label: &str,
+) -> cryptoki::object::ObjectHandle {
+    let found = session
+        .find_objects(&[
+            Attribute::Class(cryptoki::object::ObjectClass::PRIVATE_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
+        .unwrap();
+    found[0]
+}
+
+/// CPU time this thread has used so far (`/proc/thread-self/schedstat`, first field, ns).
+fn thread_cpu() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    std::time::Duration::from_nanos(stat.split_whitespace().next().unwrap().parse().unwrap())
+}
+
+softhsm_test!(fn the_simulated_round_trips_sleep_for_their_latency(token) {
+    // CLOUDHSM_PROFILE_SIGN_LATENCY_US / READ_LATENCY_US: a signature and a read each take at
+    // least their round trip, spent asleep, not on the CPU.
+    use std::time::{Duration, Instant};
+    let hsm = loaded(token, &[("CLOUDHSM_PROFILE_SIGN_LATENCY_US", "150000"), ("CLOUDHSM_PROFILE_READ_LATENCY_US", "60000")]);
+    hsm.with_session(|s| {
+        let started = Instant::now();
+        let key = private_handle(s, "load");
+        assert!(started.elapsed() >= Duration::from_millis(60), "C_FindObjects took {:?}", started.elapsed());
+        let started = Instant::now();
+        s.get_attributes(key, &[AttributeType::Sign])?;
+        assert!(started.elapsed() >= Duration::from_millis(60), "C_GetAttributeValue took {:?}", started.elapsed());
+        let (started, cpu) = (Instant::now(), thread_cpu());
+        let signature = s.sign(&Mechanism::Ecdsa, key, &[0x11; 32])?;
+        let (took, on_cpu) = (started.elapsed(), thread_cpu() - cpu);
+        assert_eq!(signature.len(), 64);
+        assert!(took >= Duration::from_millis(150), "C_Sign took {took:?}");
+        assert!(on_cpu < Duration::from_millis(75), "the delay burned {on_cpu:?} of CPU in {took:?}");
+        Ok(())
+    })
+    .unwrap();
+});
+
+softhsm_test!(fn the_module_throttles_signatures_above_its_capacity(token) {
+    // CLOUDHSM_PROFILE_SIGN_CAPACITY=1: while one signature is in flight (1 s round trip), a
+    // second one is refused with CKR_FUNCTION_FAILED ("HSM throttling"); once the first is done,
+    // signing works again on the same session.
+    let hsm = loaded(token, &[("CLOUDHSM_PROFILE_SIGN_CAPACITY", "1"), ("CLOUDHSM_PROFILE_SIGN_LATENCY_US", "1000000")]);
+    let raw_sign = |hsm: &Hsm| {
+        hsm.with_session(|s| Ok(s.sign(&Mechanism::Ecdsa, private_handle(s, "load"), &[0x22; 32]))).unwrap()
+    };
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| raw_sign(&hsm));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let second = raw_sign(&hsm);
+        assert_eq!(rv_of(second), RvError::FunctionFailed, "over capacity");
+        assert_eq!(first.join().unwrap().unwrap().len(), 64, "the signature in flight is served");
+    });
+    assert_eq!(raw_sign(&hsm).unwrap().len(), 64, "below capacity again");
+});
+
+softhsm_test!(fn the_pool_keeps_32_threads_under_a_capacity_limit_free_of_errors(token) {
+    // 32 threads on a pool of 32 sessions against a simulated cluster that serves 4 signatures at
+    // once (2 ms each): the HSM throttles, the pool lowers its sessions in use and backs off,
+    // and no caller sees an error.
+    let hsm = Hsm::open(&through_profile(token, &[("CLOUDHSM_PROFILE_SIGN_CAPACITY", "4"), ("CLOUDHSM_PROFILE_SIGN_LATENCY_US", "2000")]).with_max_sessions(32)).unwrap();
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "load")).unwrap();
+    let key = hsm.signing_key(&"load".parse().unwrap()).unwrap();
+    let errors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..32 {
+            scope.spawn(|| {
+                for _ in 0..25 {
+                    if let Err(e) = key.sign(&[0x33; 32]) {
+                        errors.lock().unwrap().push(format!("{}: {e}", e.kind()));
+                    }
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap();
+    assert!(errors.is_empty(), "{} of 800 signatures failed, the first: {:?}", errors.len(), errors.first());
+    let stats = hsm.pool_stats();
+    assert!(stats.throttled > 0, "the capacity was never exceeded, nothing was tested: {stats:?}");
+});

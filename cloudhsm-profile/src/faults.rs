@@ -77,7 +77,8 @@ impl Counts {
     }
 }
 
-fn number(name: &str) -> Result<u64, String> {
+/// A whole number from the environment variable `name`, 0 when it is unset.
+pub(crate) fn number(name: &str) -> Result<u64, String> {
     match std::env::var(name) {
         Err(_) => Ok(0),
         Ok(v) => v

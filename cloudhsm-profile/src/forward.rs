@@ -8,6 +8,7 @@ use std::ptr::null_mut;
 use cryptoki_sys::*;
 
 use crate::faults::Faults;
+use crate::latency::{sleep_until, Network};
 use crate::{backend, mechanisms, template};
 
 /// SoftHSM2's implementation of `$f`.
@@ -25,6 +26,16 @@ macro_rules! faults {
     () => {
         match Faults::get() {
             Ok(faults) => faults,
+            Err(_) => return CKR_GENERAL_ERROR,
+        }
+    };
+}
+
+/// The simulated network of this process (loaded before the list was handed out).
+macro_rules! network {
+    () => {
+        match Network::get() {
+            Ok(network) => network,
             Err(_) => return CKR_GENERAL_ERROR,
         }
     };
@@ -62,6 +73,7 @@ pub fn patch(mut list: CK_FUNCTION_LIST) -> CK_FUNCTION_LIST {
     list.C_SetAttributeValue = Some(set_attribute_value);
     list.C_GetAttributeValue = Some(get_attribute_value);
     list.C_FindObjectsInit = Some(find_objects_init);
+    list.C_FindObjects = Some(find_objects);
     list.C_GenerateKey = Some(generate_key);
     list.C_GenerateKeyPair = Some(generate_key_pair);
     list.C_WrapKey = Some(wrap_key);
@@ -244,8 +256,12 @@ unsafe extern "C" fn get_attribute_value(
         // CKR_DEVICE_ERROR when the HSM throttles.
         return CKR_DEVICE_ERROR;
     }
+    // "Retrieving attributes" (pkcs11-attributes-retrieve): each call is a round trip.
+    let deadline = network!().read_deadline();
     // SAFETY: forwarded as given.
-    unsafe { real(session, object, template, count) }
+    let rv = unsafe { real(session, object, template, count) };
+    sleep_until(deadline);
+    rv
 }
 
 unsafe extern "C" fn find_objects_init(
@@ -257,6 +273,20 @@ unsafe extern "C" fn find_objects_init(
     fail_with!(faults!().session_call(session));
     // SAFETY: forwarded as given.
     unsafe { real(session, template, count) }
+}
+
+unsafe extern "C" fn find_objects(
+    session: CK_SESSION_HANDLE,
+    objects: *mut CK_OBJECT_HANDLE,
+    max_count: CK_ULONG,
+    count: *mut CK_ULONG,
+) -> CK_RV {
+    let real = real!(C_FindObjects);
+    let deadline = network!().read_deadline();
+    // SAFETY: forwarded as given.
+    let rv = unsafe { real(session, objects, max_count, count) };
+    sleep_until(deadline);
+    rv
 }
 
 unsafe extern "C" fn generate_key(
@@ -404,10 +434,20 @@ unsafe extern "C" fn sign(
 ) -> CK_RV {
     let real = real!(C_Sign);
     let faults = faults!();
+    let network = network!();
     fail_with!(faults.session_state(session));
-    // SAFETY: forwarded as given.
+    if signature.is_null() {
+        // The length query: answered by the client library, no round trip (see `latency`).
+        // SAFETY: forwarded as given.
+        return unsafe { real(session, data, data_len, signature, signature_len) };
+    }
+    let request = network.begin_sign();
+    // SAFETY: forwarded as given. Called even when the request is refused, so SoftHSM2 ends the
+    // operation, as a failed C_Sign must.
     let rv = unsafe { real(session, data, data_len, signature, signature_len) };
-    if rv == CKR_OK && !signature.is_null() && faults.throttle_sign(session) {
+    let over_capacity = request.throttled();
+    network.finish_sign(request);
+    if rv == CKR_OK && (over_capacity || faults.throttle_sign(session)) {
         // "HSM throttling" (troubleshoot-hsm-throttling): "In PKCS11, busy errors map to
         // CKR_FUNCTION_FAILED". SoftHSM2 has finished the operation, as a failed C_Sign would.
         return CKR_FUNCTION_FAILED;

@@ -22,10 +22,16 @@
 //! (`CKR_FUNCTION_FAILED` on every Nth `C_Sign`, as the "HSM throttling" page describes), dead
 //! sessions, a logout behind the application's back, a removed device, and a module that does
 //! not know some attributes.
+//!
+//! A network and a cluster's capacity are simulated on request too ([`latency`] lists the
+//! variables): a signature takes a configurable round trip (sleeping, not burning CPU), searches
+//! and attribute reads a smaller one, and above a configurable number of signatures in flight
+//! the module throttles with `CKR_FUNCTION_FAILED`, as the "HSM throttling" page describes.
 
 mod backend;
 pub mod faults;
 mod forward;
+pub mod latency;
 mod mechanisms;
 mod template;
 
@@ -42,6 +48,10 @@ fn profile_list() -> Option<&'static CK_FUNCTION_LIST> {
     LIST.get_or_init(|| {
         let real = backend::list()?;
         if let Err(reason) = faults::Faults::get() {
+            eprintln!("cloudhsm-profile: {reason}");
+            return None;
+        }
+        if let Err(reason) = latency::Network::get() {
             eprintln!("cloudhsm-profile: {reason}");
             return None;
         }

@@ -214,6 +214,10 @@ pub struct PoolStats {
     /// Sessions forgotten since the pool opened because the module reported them dead (or the
     /// token gone); each is replaced by a new session when one is needed.
     pub replaced: u64,
+    /// Answers since the pool opened that said the HSM was busy (`CKR_FUNCTION_FAILED`,
+    /// `CKR_OPERATION_ACTIVE`, `CKR_DEVICE_ERROR`: AWS CloudHSM throttling), whether the retry
+    /// then succeeded or not.
+    pub throttled: u64,
 }
 
 /// Whether a failed login may be SoftHSM2 reading a token file another process is rewriting.

@@ -108,6 +108,8 @@ pub(crate) struct SessionPool {
     logins_under_way: AtomicU64,
     /// Sessions forgotten because they broke (each is replaced by a new one when needed).
     replaced: AtomicU64,
+    /// Answers that said the HSM was busy (throttling), retried or not.
+    throttled: AtomicU64,
 }
 
 impl SessionPool {
@@ -131,6 +133,7 @@ impl SessionPool {
             login_epoch: AtomicU64::new(0),
             logins_under_way: AtomicU64::new(0),
             replaced: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
         };
         let first = pool.open_session().map_err(|f| pool.to_error(f, None))?;
         let mut state = pool.lock();
@@ -307,6 +310,7 @@ impl SessionPool {
             in_use: state.open - state.idle.len(),
             idle: state.idle.len(),
             replaced: self.replaced.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
         }
     }
 

@@ -168,6 +168,9 @@ impl SessionPool {
                 }
                 other => other,
             };
+            if diagnosis == Diagnosis::Busy {
+                self.throttled.fetch_add(1, Ordering::Relaxed);
+            }
             match diagnosis {
                 Diagnosis::SessionBroken => {
                     guard.discard();
