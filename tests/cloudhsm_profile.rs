@@ -306,19 +306,21 @@ softhsm_test!(fn capability_probes_tell_the_modules_apart(token) {
 });
 
 softhsm_test!(fn persistent_throttling_gets_a_bounded_back_off_then_a_clear_error(token) {
-    // Every signature throttled ("HSM throttling"): the pool waits 20, 80 and 320 ms between
-    // tries, then returns the error, neither at once nor never.
+    // Every signature throttled ("HSM throttling"): the pool waits 5-10, 10-20, 20-40, 40-80 and
+    // 80-160 ms between tries, then returns the error, neither at once nor never.
     let hsm = loaded(token, &[("CLOUDHSM_PROFILE_THROTTLE_EVERY", "1")]);
     let key = hsm.signing_key(&"load".parse().unwrap()).unwrap();
     let started = std::time::Instant::now();
     let err = key.sign(&[0x11; 32]).unwrap_err();
     let took = started.elapsed();
-    assert!(took >= std::time::Duration::from_millis(420), "gave up without backing off: {took:?}");
+    assert!(took >= std::time::Duration::from_millis(155), "gave up without backing off: {took:?}");
     assert!(took < std::time::Duration::from_secs(5), "back-off not bounded: {took:?}");
     assert_eq!(err.kind(), "pkcs11", "{err}");
     assert!(matches!(err, Error::Pkcs11 { rv: RvError::FunctionFailed, .. }), "{err}");
     // A busy HSM is not a dead session: the session was kept, not replaced.
     assert_eq!(hsm.open_sessions(), 1, "the throttled session went back to the pool");
+    let stats = hsm.pool_stats();
+    assert_eq!((stats.throttled, stats.limit), (6, 1), "every busy answer counted, the limit lowered: {stats:?}");
 });
 
 softhsm_test!(fn throttled_attribute_reads_are_retried_for_lookups_and_listings(token) {
@@ -465,4 +467,5 @@ softhsm_test!(fn the_pool_keeps_32_threads_under_a_capacity_limit_free_of_errors
     assert!(errors.is_empty(), "{} of 800 signatures failed, the first: {:?}", errors.len(), errors.first());
     let stats = hsm.pool_stats();
     assert!(stats.throttled > 0, "the capacity was never exceeded, nothing was tested: {stats:?}");
+    assert!(stats.limit < 32, "the pool did not lower its sessions in use: {stats:?}");
 });

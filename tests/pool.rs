@@ -113,3 +113,29 @@ softhsm_test!(fn a_logout_after_the_key_handle_was_cached_is_repaired_too(token)
     }
     assert_eq!(hsm.list_keys().unwrap().len(), 2, "private objects are visible again");
 });
+
+softhsm_test!(fn warm_up_opens_every_session_and_caches_the_key_in_each(token) {
+    let hsm = Hsm::open(&token.config().with_max_sessions(4)).unwrap();
+    hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "k")).unwrap();
+    let key = hsm.signing_key(&"k".parse().unwrap()).unwrap();
+    assert_eq!(key.warm_up().unwrap(), 4);
+    let stats = hsm.pool_stats();
+    assert_eq!((stats.in_use, stats.idle), (0, 4), "{stats:?}");
+    // A session another thread holds is left alone, not waited for.
+    let (held, release) = (mpsc::channel::<()>(), mpsc::channel::<()>());
+    let (held_tx, release_rx) = (held.0, release.1);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            hsm.with_session(|_| {
+                held_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok(())
+            })
+            .unwrap()
+        });
+        held.1.recv().unwrap();
+        assert_eq!(key.warm_up().unwrap(), 3);
+        release.0.send(()).unwrap();
+    });
+    key.sign(&[1; 32]).unwrap();
+});

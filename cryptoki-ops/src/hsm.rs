@@ -211,6 +211,9 @@ pub struct PoolStats {
     pub in_use: usize,
     /// Sessions open and waiting for an operation.
     pub idle: usize,
+    /// Sessions that may be in use at once now: `max_sessions`, or fewer while the HSM
+    /// throttles (the pool lowers it on a busy answer and raises it again as requests succeed).
+    pub limit: usize,
     /// Sessions forgotten since the pool opened because the module reported them dead (or the
     /// token gone); each is replaced by a new session when one is needed.
     pub replaced: u64,

@@ -85,6 +85,41 @@ impl SigningKey {
         &self.hsm
     }
 
+    /// Opens the pool's sessions up to its size and looks this key up in each session that has
+    /// not yet, so that no later signature pays for a search (on CloudHSM each search is a
+    /// network round trip). Sessions other threads are using are left alone. Returns how many
+    /// sessions it went through, each now with the key's handle cached. A signer calls it once
+    /// per key at start-up.
+    ///
+    /// ```no_run
+    /// # let key: cryptoki_ops::SigningKey = unimplemented!();
+    /// let ready = key.warm_up()?;
+    /// println!("{ready} sessions ready to sign");
+    /// # Ok::<(), cryptoki_ops::Error>(())
+    /// ```
+    pub fn warm_up(&self) -> Result<usize> {
+        let pool = &self.hsm.inner;
+        let id = &self.pair.private.id;
+        let token = self.hsm.token_label();
+        // Held until the end, so each checkout gets another session.
+        let mut held = Vec::new();
+        while let Some(mut guard) = pool.try_checkout()? {
+            guard
+                .session_mut()
+                .cached_handle(id, |session| {
+                    find_one(
+                        session,
+                        token,
+                        KeyClass::Private,
+                        &KeySelector::Id(id.clone()),
+                    )
+                })
+                .map_err(|fail| pool.to_error(fail, Some(&self.name)))?;
+            held.push(guard);
+        }
+        Ok(held.len())
+    }
+
     /// Signs on the token. For secp256k1 and P-256, `data` is the 32-byte digest, signed with raw
     /// CKM_ECDSA (no hashing on the token), and the result is `r || s` as the token made it (not
     /// low-S normalised). For Ed25519, `data` is the message (PureEdDSA).

@@ -21,14 +21,22 @@
 //!   and repeats the operation. A stale
 //!   handle, a lost login and a dead session each have their own small retry budget in one
 //!   request, so meeting one does not use up the retry of another.
-//! - **Busy HSMs get a bounded back-off**: CloudHSM answers `CKR_FUNCTION_FAILED` or
-//!   `CKR_OPERATION_ACTIVE` when throttling; idempotent operations are retried after 20, 80 and
-//!   320 ms, then the error is returned. The throttled session is kept through the back-off and
-//!   the retry runs on it, so the pool really sends fewer requests meanwhile (AWS user guide,
-//!   "HSM throttling": back off and retry) instead of handing the session to the next waiter.
+//! - **A busy HSM gets fewer requests, and callers a wait rather than an error**: CloudHSM
+//!   answers `CKR_FUNCTION_FAILED` or `CKR_OPERATION_ACTIVE` when throttling (AWS user guide,
+//!   "HSM throttling": lower the load, or retry with back-off). The pool then lowers how many
+//!   of its sessions may work at once ([`limit`]: AIMD, down to about what the HSM took, back
+//!   up by about one per round of successes, then slowly probing), so callers above it wait in the
+//!   checkout instead of sending requests the HSM would refuse. The throttled request is retried
+//!   (idempotent operations only) after a back-off with jitter, so callers throttled together do
+//!   not retry together: up to five times, after 5–10, 10–20, 20–40, 40–80 and 80–160 ms, then
+//!   the error is returned. The session goes back to the pool during the back-off.
 //! - **Key handles are cached per session**: handles are only valid in their session (CloudHSM)
 //!   and each search is a network round trip there, so each session remembers the handles it has
 //!   looked up. Deleting a key through the pool invalidates every session's cache.
+//!   `SigningKey::warm_up` fills every session's cache ahead of the first signatures.
+//! - **Checkout without needless wake-ups**: the pool's lock is held for a push or a pop, and a
+//!   returning session wakes a waiter only when one waits, so 64 threads on 64 sessions do not
+//!   queue behind one another.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,6 +53,7 @@ use crate::error::{hint_for, Error, Result, RvError};
 use crate::hsm::PoolStats;
 use crate::module::Module;
 
+mod limit;
 mod retry;
 
 pub(crate) use retry::{ck, Fail, Retry};
@@ -89,6 +98,40 @@ struct PoolState {
     idle: Vec<PooledSession>,
     /// Sessions that exist: idle plus checked out.
     open: usize,
+    /// How many may be checked out at once (lower than the pool's size while the HSM throttles).
+    limit: limit::Limit,
+    /// Threads waiting in `checkout`.
+    waiting: usize,
+}
+
+/// What `PoolState::take` found for a checkout.
+enum Take {
+    /// An idle session.
+    Idle(PooledSession),
+    /// Room for a new session, already counted in `open`.
+    Open,
+}
+
+impl PoolState {
+    /// Sessions checked out now.
+    fn in_use(&self) -> usize {
+        self.open - self.idle.len()
+    }
+
+    /// A session for a checkout, if the limit allows one now: an idle one, else room to open one
+    /// if the pool is below `max` sessions.
+    fn take(&mut self, max: usize) -> Option<Take> {
+        if self.in_use() >= self.limit.allowed() {
+            return None;
+        }
+        if let Some(session) = self.idle.pop() {
+            return Some(Take::Idle(session));
+        }
+        (self.open < max).then(|| {
+            self.open += 1;
+            Take::Open
+        })
+    }
 }
 
 /// The pool. See the module documentation for its rules.
@@ -127,6 +170,8 @@ impl SessionPool {
             state: Mutex::new(PoolState {
                 idle: Vec::new(),
                 open: 0,
+                limit: limit::Limit::new(max_sessions),
+                waiting: 0,
             }),
             returned: Condvar::new(),
             key_epoch: AtomicU64::new(0),
@@ -236,26 +281,9 @@ impl SessionPool {
         let deadline = Instant::now() + self.checkout_timeout;
         let mut state = self.lock();
         loop {
-            if let Some(mut session) = state.idle.pop() {
+            if let Some(take) = state.take(self.max_sessions) {
                 drop(state);
-                let epoch = self.key_epoch.load(Ordering::Acquire);
-                if session.key_epoch != epoch {
-                    session.handles.clear();
-                    session.key_epoch = epoch;
-                }
-                return Ok(SessionGuard::new(self, session));
-            }
-            if state.open < self.max_sessions {
-                state.open += 1;
-                drop(state);
-                return match self.open_session() {
-                    Ok(session) => Ok(SessionGuard::new(self, session)),
-                    Err(fail) => {
-                        self.lock().open -= 1;
-                        self.returned.notify_one();
-                        Err(self.to_error(fail, None))
-                    }
-                };
+                return self.hand_out(take);
             }
             let now = Instant::now();
             if now >= deadline {
@@ -265,12 +293,61 @@ impl SessionPool {
                     waited: self.checkout_timeout,
                 });
             }
+            state.waiting += 1;
             state = self
                 .returned
                 .wait_timeout(state, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            state.waiting -= 1;
         }
+    }
+
+    /// A session now if one is free within the limit (opening one if the pool is below its
+    /// size), else `None`, without waiting.
+    pub(crate) fn try_checkout(&self) -> Result<Option<SessionGuard<'_>>> {
+        let take = self.lock().take(self.max_sessions);
+        take.map(|take| self.hand_out(take)).transpose()
+    }
+
+    /// Makes a guard of what `PoolState::take` found: an idle session with its handle cache
+    /// checked, or a new session opened and logged in.
+    fn hand_out(&self, take: Take) -> Result<SessionGuard<'_>> {
+        match take {
+            Take::Idle(mut session) => {
+                let epoch = self.key_epoch.load(Ordering::Acquire);
+                if session.key_epoch != epoch {
+                    session.handles.clear();
+                    session.key_epoch = epoch;
+                }
+                Ok(SessionGuard::new(self, session))
+            }
+            Take::Open => match self.open_session() {
+                Ok(session) => Ok(SessionGuard::new(self, session)),
+                Err(fail) => {
+                    let mut state = self.lock();
+                    state.open -= 1;
+                    self.wake(&state, 1);
+                    drop(state);
+                    Err(self.to_error(fail, None))
+                }
+            },
+        }
+    }
+
+    /// Wakes up to `n` threads waiting in `checkout`, if any wait (a wake-up is a system call).
+    fn wake(&self, state: &PoolState, n: usize) {
+        for _ in 0..n.min(state.waiting) {
+            self.returned.notify_one();
+        }
+    }
+
+    /// Counts a busy answer to a request started at `started` and lowers the limit.
+    fn note_busy(&self, started: Instant) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.lock();
+        let in_use = state.in_use();
+        state.limit.throttled(started, in_use);
     }
 
     /// Probes every idle session and forgets the dead ones.
@@ -287,9 +364,9 @@ impl SessionPool {
         }
         let dead = before - state.idle.len();
         state.open -= dead;
+        self.wake(&state, dead);
         drop(state);
         self.replaced.fetch_add(dead as u64, Ordering::Relaxed);
-        self.returned.notify_all();
     }
 
     /// Makes every session forget its cached key handles (after a key was deleted).
@@ -307,8 +384,9 @@ impl SessionPool {
         let state = self.lock();
         PoolStats {
             max_sessions: self.max_sessions,
-            in_use: state.open - state.idle.len(),
+            in_use: state.in_use(),
             idle: state.idle.len(),
+            limit: state.limit.allowed(),
             replaced: self.replaced.load(Ordering::Relaxed),
             throttled: self.throttled.load(Ordering::Relaxed),
         }
@@ -352,6 +430,8 @@ impl Drop for SessionPool {
 pub(crate) struct SessionGuard<'a> {
     pool: &'a SessionPool,
     session: Option<PooledSession>,
+    /// The operation on it succeeded: the limit may grow when it comes back.
+    succeeded: bool,
 }
 
 impl<'a> SessionGuard<'a> {
@@ -359,7 +439,13 @@ impl<'a> SessionGuard<'a> {
         Self {
             pool,
             session: Some(session),
+            succeeded: false,
         }
+    }
+
+    /// Notes that the operation succeeded (for the limit, when the session comes back).
+    fn succeeded(&mut self) {
+        self.succeeded = true;
     }
 
     pub(crate) fn session_mut(&mut self) -> &mut PooledSession {
@@ -374,9 +460,11 @@ impl<'a> SessionGuard<'a> {
     fn discard(mut self) {
         if let Some(session) = self.session.take() {
             std::mem::forget(session.session);
-            self.pool.lock().open -= 1;
+            let mut state = self.pool.lock();
+            state.open -= 1;
+            self.pool.wake(&state, 1);
+            drop(state);
             self.pool.replaced.fetch_add(1, Ordering::Relaxed);
-            self.pool.returned.notify_one();
         }
     }
 }
@@ -384,8 +472,11 @@ impl<'a> SessionGuard<'a> {
 impl Drop for SessionGuard<'_> {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
-            self.pool.lock().idle.push(session);
-            self.pool.returned.notify_one();
+            let mut state = self.pool.lock();
+            state.idle.push(session);
+            // One waiter takes this session; one more if the limit grew.
+            let grew = self.succeeded && state.limit.succeeded();
+            self.pool.wake(&state, 1 + usize::from(grew));
         }
     }
 }

@@ -4,19 +4,45 @@
 //! the [pool's documentation](super).
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cryptoki::error::Error as CkError;
 
-use super::{PooledSession, SessionGuard, SessionPool};
+use super::{PooledSession, SessionPool};
 use crate::error::{Error, Result, RvError};
 
-/// Back-off delays for a busy HSM (idempotent operations only).
-const BUSY_BACKOFF: [Duration; 3] = [
+/// Back-off before each retry on a busy HSM (idempotent operations only): the most it waits,
+/// doubling, as the CloudHSM SDK's own retries back off exponentially (AWS user guide, "Retry
+/// commands for PKCS #11 library", `pkcs11-library-configs-retry`). [`busy_backoff`] waits
+/// between half of it and all of it.
+const BUSY_BACKOFF: [Duration; 5] = [
+    Duration::from_millis(10),
     Duration::from_millis(20),
+    Duration::from_millis(40),
     Duration::from_millis(80),
-    Duration::from_millis(320),
+    Duration::from_millis(160),
 ];
+
+/// The wait before busy retry `attempt` (from 0): half of its [`BUSY_BACKOFF`] plus a random
+/// part of the other half ("equal jitter", AWS Architecture Blog, "Exponential Backoff And
+/// Jitter", <https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/>), so
+/// callers throttled together do not retry together, and a caller always waits: 155 to 310 ms
+/// over the five retries.
+fn busy_backoff(attempt: usize) -> Duration {
+    let most = BUSY_BACKOFF[attempt.min(BUSY_BACKOFF.len() - 1)];
+    let half = most / 2;
+    half + half.mul_f64(random_fraction())
+}
+
+/// A number in [0, 1), different at each call: from std's randomly keyed hasher (a new key
+/// each time), so no random-number crate is needed. For spreading retries only, not secrets.
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
 
 /// How many times one request may recover from each kind of trouble before the error is
 /// returned: a fixed budget per kind, so the retries are bounded and one kind cannot use up
@@ -139,16 +165,15 @@ impl SessionPool {
         mut op: impl FnMut(&mut PooledSession) -> Result<T, Fail>,
     ) -> Result<T> {
         let mut budget = RetryBudget::default();
-        // The session kept through a busy back-off, for the retry.
-        let mut kept: Option<SessionGuard<'_>> = None;
         loop {
-            let mut guard = match kept.take() {
-                Some(guard) => guard,
-                None => self.checkout()?,
-            };
+            let mut guard = self.checkout()?;
             let logins_before = self.login_epoch.load(Ordering::SeqCst);
+            let started = Instant::now();
             let fail = match op(guard.session_mut()) {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    guard.succeeded();
+                    return Ok(value);
+                }
                 Err(fail) => fail,
             };
             // A failure may come from a lost login: the session is logged out now, or was while
@@ -169,7 +194,7 @@ impl SessionPool {
                 other => other,
             };
             if diagnosis == Diagnosis::Busy {
-                self.throttled.fetch_add(1, Ordering::Relaxed);
+                self.note_busy(started);
             }
             match diagnosis {
                 Diagnosis::SessionBroken => {
@@ -210,13 +235,11 @@ impl SessionPool {
                     }
                 }
                 Diagnosis::Busy if retry == Retry::Idempotent && budget.take(Diagnosis::Busy) => {
-                    // The session stays checked out through the back-off and the retry runs on
-                    // it: handing it back would let a waiting thread send its request at once,
-                    // so the pool's load on the HSM would not drop at all while this thread
-                    // "backs off" ("HSM throttling": the client must back off), and the retry
-                    // would land on whichever session is free, possibly at a busy moment again.
-                    std::thread::sleep(BUSY_BACKOFF[budget.busy - 1]);
-                    kept = Some(guard);
+                    // The limit, lowered above, keeps the load on the HSM down; the session goes
+                    // back so a waiting caller can use the room under it, and this caller
+                    // retries after its jittered back-off.
+                    drop(guard);
+                    std::thread::sleep(busy_backoff(budget.busy - 1));
                 }
                 _ => return Err(self.to_error(fail, key)),
             }
@@ -288,8 +311,17 @@ mod tests {
     }
 
     #[test]
-    fn busy_backoff_is_bounded() {
+    fn busy_backoff_is_bounded_and_jittered() {
         let total: Duration = BUSY_BACKOFF.iter().sum();
         assert!(total < Duration::from_millis(500), "{total:?}");
+        for (attempt, most) in BUSY_BACKOFF.iter().enumerate() {
+            let waits: Vec<Duration> = (0..50).map(|_| busy_backoff(attempt)).collect();
+            assert!(
+                waits.iter().all(|w| *w >= *most / 2 && w <= most),
+                "{waits:?}"
+            );
+            let first = waits[0];
+            assert!(waits.iter().any(|w| *w != first), "no jitter: {waits:?}");
+        }
     }
 }
