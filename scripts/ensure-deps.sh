@@ -4,9 +4,11 @@
 # SoftHSM2 (the PKCS#11 token),
 # with --with-opensc OpenSC (pkcs11-tool, an independent PKCS#11 client the interoperability tests
 # use), and with --with-interop PyTezos (an independent Tezos implementation that
-# tests/independent_tezos.rs checks addresses and signatures against), and with --with-node Node.js,
+# tests/independent_tezos.rs checks addresses and signatures against), with --with-node Node.js,
 # npm and Taquito (@taquito/remote-signer, the client tests/cli_serve_taquito.rs runs against
-# `tezos-hsm serve`).
+# `tezos-hsm serve`), and with --with-postgres PostgreSQL's server binaries (Debian's postgresql
+# package; scripts/pg-cluster.sh starts a private cluster with them for the watermark-postgres
+# tests and the HA race).
 # System packages: as root it installs them with apt-get; otherwise it says in one line what to
 # install. PyTezos goes into a virtualenv in target/interop/venv (no root needed), pinned by
 # tests/independent/requirements.txt; Taquito goes into target/taquito/node_modules, pinned by
@@ -15,13 +17,14 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-with_opensc="" with_interop="" with_node=""
+with_opensc="" with_interop="" with_node="" with_postgres=""
 for arg in "$@"; do
   case "$arg" in
     --with-opensc) with_opensc=1 ;;
     --with-interop) with_interop=1 ;;
     --with-node) with_node=1 ;;
-    *) echo "usage: scripts/ensure-deps.sh [--with-opensc] [--with-interop] [--with-node]" >&2; exit 2 ;;
+    --with-postgres) with_postgres=1 ;;
+    *) echo "usage: scripts/ensure-deps.sh [--with-opensc] [--with-interop] [--with-node] [--with-postgres]" >&2; exit 2 ;;
   esac
 done
 
@@ -39,6 +42,10 @@ if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl 2>/d
 fi
 if [ -n "$with_opensc" ] && ! command -v pkcs11-tool >/dev/null 2>&1; then
   missing+=(opensc)
+fi
+if [ -n "$with_postgres" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+   && ! command -v initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
 fi
 
 venv=$root/target/interop/venv
@@ -84,7 +91,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   else
-    echo "missing: ${missing[*]}; install SoftHSM2, OpenSSL headers, pkg-config, OpenSC, Python 3 with venv, libsodium and Node.js >= 18 with npm with your package manager (Fedora: dnf install softhsm openssl-devel pkgconf opensc python3 libsodium nodejs npm; macOS: brew install softhsm openssl pkg-config opensc python libsodium node)" >&2
+    echo "missing: ${missing[*]}; install SoftHSM2, OpenSSL headers, pkg-config, OpenSC, Python 3 with venv, libsodium and Node.js >= 18 with npm and PostgreSQL with your package manager (Fedora: dnf install softhsm openssl-devel pkgconf opensc python3 libsodium nodejs npm postgresql-server; macOS: brew install softhsm openssl pkg-config opensc python libsodium node postgresql)" >&2
     exit 1
   fi
 fi

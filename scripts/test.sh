@@ -4,7 +4,15 @@
 # --with-node: Node.js and Taquito, for tests/cli_serve_taquito.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-deps.sh --with-opensc --with-interop --with-node
+scripts/ensure-deps.sh --with-opensc --with-interop --with-node --with-postgres
+# A private PostgreSQL for the watermark-postgres tests and the HA race (scripts/pg-cluster.sh):
+# its URL in TEST_DATABASE_URL, its directory in TEST_PG_DIR (a test stops and restarts it);
+# stopped and removed on exit, failure or interrupt.
+TEST_PG_DIR=$(mktemp -d /tmp/tezos-hsm-pg.XXXXXX)
+trap 'scripts/pg-cluster.sh stop "$TEST_PG_DIR"; rm -rf "$TEST_PG_DIR"' EXIT
+trap 'exit 130' INT TERM
+TEST_DATABASE_URL=$(scripts/pg-cluster.sh start "$TEST_PG_DIR")
+export TEST_DATABASE_URL TEST_PG_DIR
 # The CloudHSM-profile PKCS#11 module (cloudhsm-profile/) is a cdylib that tests/cloudhsm_profile.rs
 # loads from target/debug; build it first so a filtered run finds it too.
 cargo build -p cloudhsm-profile

@@ -1,0 +1,154 @@
+//! A small pool of connections shared by the threads of one store: at most
+//! [`crate::Options::max_connections`] open at once, idle ones kept for the next request, a
+//! broken one never handed out again.
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use postgres::{Client, NoTls, Statement};
+
+use crate::{Options, Target};
+
+/// A connection and the statements prepared on it.
+pub(crate) struct Conn {
+    pub(crate) client: Client,
+    /// Prepared on first use: `load`, `upsert`, `recorded`.
+    pub(crate) statements: Option<[Statement; 3]>,
+    /// Opened for this request (not taken from the idle list).
+    pub(crate) fresh: bool,
+}
+
+/// Why no connection was handed out.
+pub(crate) enum Checkout {
+    /// Every connection was in use until the deadline.
+    Busy,
+    /// Connecting failed.
+    Connect(postgres::Error),
+}
+
+pub(crate) struct Pool {
+    target: Target,
+    options: Options,
+    state: Mutex<State>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Conn>,
+    /// Connections handed out and not yet returned.
+    out: usize,
+}
+
+impl Pool {
+    pub(crate) fn new(target: Target, options: Options) -> Self {
+        Self {
+            target,
+            options,
+            state: Mutex::new(State::default()),
+            freed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle connection, else a new one if fewer than the maximum are open, else waits for
+    /// one to be returned, until `deadline`.
+    pub(crate) fn checkout(&self, deadline: Instant) -> Result<Conn, Checkout> {
+        let mut state = self.state();
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                state.out += 1;
+                return Ok(conn);
+            }
+            if state.out + state.idle.len() < self.options.max_connections.max(1) {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Checkout::Busy);
+            }
+            state = self
+                .freed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.out += 1;
+        drop(state);
+        self.connect().map_err(|e| {
+            self.checkin_slot();
+            Checkout::Connect(e)
+        })
+    }
+
+    /// A new connection, its session set up: bounded waits, durable commits.
+    fn connect(&self) -> Result<Conn, postgres::Error> {
+        let o = &self.options;
+        let mut client = self
+            .target
+            .config(o.connect_timeout, o.io_timeout)
+            .connect(NoTls)?;
+        // Session settings, once per connection (the server enforces them):
+        // - lock_timeout: a key's lock held elsewhere for longer is StoreBusy, not a hang;
+        // - statement_timeout: a stuck statement is cancelled;
+        // - idle_in_transaction_session_timeout: a holder stuck between statements (a hung
+        //   HSM call, a stopped process) loses its session, so its lock, and its signature
+        //   is never returned because its save cannot commit;
+        // - synchronous_commit on: COMMIT returns once the record is durable (on the
+        //   synchronous standbys too, where they are configured), whatever the defaults.
+        client.batch_execute(&format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}; \
+             SET idle_in_transaction_session_timeout = {}; SET synchronous_commit = on",
+            o.lock_timeout.as_millis().max(1),
+            o.statement_timeout.as_millis().max(1),
+            o.idle_in_transaction_timeout.as_millis().max(1),
+        ))?;
+        Ok(Conn {
+            client,
+            statements: None,
+            fresh: true,
+        })
+    }
+
+    /// Returns `conn`: kept for the next request if `healthy` (its transaction ended cleanly)
+    /// and still open, else closed.
+    pub(crate) fn checkin(&self, mut conn: Conn, healthy: bool) {
+        if healthy && !conn.client.is_closed() {
+            conn.fresh = false;
+            let mut state = self.state();
+            state.out = state.out.saturating_sub(1);
+            state.idle.push(conn);
+            drop(state);
+            self.freed.notify_one();
+        } else {
+            drop(conn);
+            self.checkin_slot();
+        }
+    }
+
+    fn checkin_slot(&self) {
+        let mut state = self.state();
+        state.out = state.out.saturating_sub(1);
+        drop(state);
+        self.freed.notify_one();
+    }
+
+    /// Closes every idle connection: one was found broken, so the others (opened to the same
+    /// server) probably are too, e.g. after a database restart.
+    pub(crate) fn discard_idle(&self) {
+        let idle = std::mem::take(&mut self.state().idle);
+        drop(idle);
+        self.freed.notify_all();
+    }
+}
