@@ -7,6 +7,7 @@ use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 use cryptoki_ops::{Curve, KeySelector, PinSource};
+use secrecy::SecretString;
 
 /// Tezos keys in an HSM: generate, show, back up, share, sign, verify.
 #[derive(Parser)]
@@ -63,6 +64,12 @@ pub struct GlobalArgs {
     /// TEZOS_HSM_HOME/watermarks.
     #[arg(long, env = "TEZOS_HSM_WATERMARK_DIR", global = true)]
     pub watermark_dir: Option<PathBuf>,
+    /// Keep the double-signing records in PostgreSQL instead (shared by several signers):
+    /// postgres://USER@HOST[:PORT]/DATABASE, the password from PGPASSWORD (or in the URL, given
+    /// through the environment variable, never on a command line). Default: --watermark-dir.
+    #[arg(long, env = "TEZOS_HSM_WATERMARK_DB", global = true, value_name = "URL",
+          hide_env_values = true, value_parser = parse_secret)]
+    pub watermark_db: Option<SecretString>,
     /// Path of AWS's cloudhsm-cli, for `user` and `key share` (default /opt/cloudhsm/bin/cloudhsm-cli).
     #[arg(long, global = true)]
     pub cloudhsm_cli: Option<PathBuf>,
@@ -84,6 +91,11 @@ pub fn json_requested() -> bool {
         .skip(1)
         .take_while(|arg| arg != "--")
         .any(|arg| arg == "--json")
+}
+
+/// Parses a value that may hold a secret (a database URL with its password).
+fn parse_secret(value: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(value.to_owned()))
 }
 
 /// Parses `--pin` and `--so-pin`: where a PIN comes from, never a PIN. A value that is not a

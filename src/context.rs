@@ -1,10 +1,14 @@
 //! Where commands run: the configuration from the global arguments, and opening the HSM, either
 //! a token of the local SoftHSM2 development store ([`crate::home`]) or of a configured module.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cryptoki_ops::{Hsm, HsmConfig, ModuleSource, PinSource, Role, TokenSelector};
+use secrecy::{ExposeSecret, SecretString};
+use tezos_keys::high_watermark::{FileStore, WatermarkStore};
+use watermark_postgres::PostgresStore;
 
 use crate::cli::GlobalArgs;
 use crate::error::CliError;
@@ -56,8 +60,10 @@ pub struct Context {
     pub json: bool,
     /// The local store or the module.
     pub target: Target,
-    /// Where the double-signing guard keeps its records.
+    /// Where the double-signing guard keeps its records (the file store).
     pub watermark_dir: PathBuf,
+    /// `--watermark-db`: the PostgreSQL store instead, when given.
+    watermark_db: Option<SecretString>,
 }
 
 /// Where the double-signing guard keeps its records: `--watermark-dir`, else
@@ -66,6 +72,21 @@ pub fn watermark_dir(globals: &GlobalArgs) -> Result<PathBuf, CliError> {
     Ok(match &globals.watermark_dir {
         Some(dir) => dir.clone(),
         None => Home::locate()?.dir().join("watermarks"),
+    })
+}
+
+/// The double-signing guard's store: the PostgreSQL database of `--watermark-db` when given,
+/// else the file store in `dir` (which must exist: see [`FileStore::open`]). Shared (`Arc`), so
+/// one store serves every thread of `serve` and [`tezos_keys::HighWatermark::new`] takes it.
+/// Commands that open no token (`watermark ...`) call it with `globals.watermark_db` and
+/// [`watermark_dir`].
+pub fn open_watermark_store(
+    db: Option<&SecretString>,
+    dir: &Path,
+) -> Result<Arc<dyn WatermarkStore>, CliError> {
+    Ok(match db {
+        Some(url) => Arc::new(PostgresStore::open(url.expose_secret())?),
+        None => Arc::new(FileStore::open(dir)?),
     })
 }
 
@@ -99,7 +120,14 @@ impl Context {
             json: globals.json,
             target,
             watermark_dir: watermark_dir(globals)?,
+            watermark_db: globals.watermark_db.clone(),
         })
+    }
+
+    /// The double-signing guard's store: PostgreSQL with `--watermark-db`, else the file
+    /// store in [`Context::watermark_dir`] ([`open_watermark_store`]).
+    pub fn watermark_store(&self) -> Result<Arc<dyn WatermarkStore>, CliError> {
+        open_watermark_store(self.watermark_db.as_ref(), &self.watermark_dir)
     }
 
     fn config(&self, role: Role) -> Result<HsmConfig, CliError> {

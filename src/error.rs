@@ -104,6 +104,7 @@ from_library_errors!(
     SignError,
     GuardError,
     CloudHsmError,
+    watermark_postgres::PgStoreError,
 );
 
 #[cfg(test)]

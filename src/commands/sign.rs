@@ -3,7 +3,6 @@
 use std::fmt;
 
 use serde::Serialize;
-use tezos_keys::high_watermark::FileStore;
 use tezos_keys::{HighWatermark, HsmKey, KeyPolicy};
 
 use super::{parse_hex, Output};
@@ -37,7 +36,8 @@ pub fn run(globals: &GlobalArgs, args: SignArgs) -> Result<Signed, CliError> {
     // Every request goes through the double-signing guard: consensus payloads (blocks,
     // (pre)attestations) are refused at or below the recorded level/round unless they are the
     // very same bytes, which get the recorded signature back.
-    let guard = HighWatermark::new(FileStore::open(&ctx.watermark_dir)?);
+    // The file store, or PostgreSQL with --watermark-db.
+    let guard = HighWatermark::new(ctx.watermark_store()?);
     let hsm = ctx.open()?;
     let key = HsmKey::open(&hsm, &args.label)?.with_verify_after_sign(!args.no_verify);
     let signature = guard.sign_keypair(&policy, &key, &bytes)?;

@@ -54,6 +54,7 @@ pub fn command_in(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command 
         "TEZOS_HSM_TOKEN",
         "TEZOS_HSM_PIN",
         "TEZOS_HSM_WATERMARK_DIR",
+        "TEZOS_HSM_WATERMARK_DB",
         "TEZOS_HSM_LOCK_TIMEOUT",
         "SOFTHSM2_CONF",
     ] {

@@ -73,14 +73,7 @@ impl Target {
     /// `e`'s message and those of its sources (the server's own message for a database
     /// error), with the password, if it appears, replaced by `***`.
     pub(crate) fn describe(&self, e: &postgres::Error) -> String {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(inner) = source {
-            text.push_str(": ");
-            text.push_str(&inner.to_string());
-            source = inner.source();
-        }
-        self.scrub(&text)
+        self.scrub(&chain(e))
     }
 
     /// `text` with the password, if it appears, replaced by `***`.
@@ -90,6 +83,19 @@ impl Target {
             _ => text.to_owned(),
         }
     }
+}
+
+/// `e`'s message followed by those of its sources (the driver puts the server's message and
+/// the operating system's error there).
+fn chain(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }
 
 fn display(config: &postgres::Config) -> String {
