@@ -65,7 +65,7 @@ pub struct GlobalArgs {
     #[arg(long, env = "TEZOS_HSM_WATERMARK_DIR", global = true)]
     pub watermark_dir: Option<PathBuf>,
     /// Keep the double-signing records in PostgreSQL instead (shared by several signers):
-    /// postgres://USER@HOST[:PORT]/DATABASE, the password from PGPASSWORD (or in the URL, given
+    /// postgres://USER@HOST:PORT/DATABASE, the password from PGPASSWORD (or in the URL, given
     /// through the environment variable, never on a command line). Default: --watermark-dir.
     #[arg(long, env = "TEZOS_HSM_WATERMARK_DB", global = true, value_name = "URL",
           hide_env_values = true, value_parser = parse_secret)]
