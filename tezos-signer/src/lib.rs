@@ -8,4 +8,10 @@
 //! - `config`, `auth`, `metrics`, `health`, `tls`: the TOML configuration, authenticated
 //!   requests, Prometheus metrics, the health probe, HTTPS.
 
+pub mod api_key;
+pub mod auth;
+pub mod config;
+pub mod health;
+pub mod metrics;
 pub mod policy;
+pub mod tls;
