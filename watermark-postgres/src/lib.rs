@@ -62,6 +62,14 @@
 //!
 //! The role needs `CREATE` on the database's schema for the first open (or an owner runs
 //! it once), then `SELECT, INSERT, UPDATE` on the tables.
+//!
+//! # Threads
+//!
+//! The store is synchronous, like the guard: the driver (`postgres`, over `tokio-postgres`)
+//! drives each connection on a small runtime of its own, so call the store (the guard) from
+//! threads that may block: in an async server, inside `spawn_blocking`. Dropping the store is
+//! safe anywhere, an async task included (its connections are closed on a thread of their
+//! own).
 
 mod error;
 mod pool;

@@ -152,3 +152,22 @@ impl Pool {
         self.freed.notify_all();
     }
 }
+
+impl Drop for Pool {
+    /// Closes the idle connections on a thread of their own: each connection is driven by a
+    /// small runtime of its own, which must not be blocked on nor dropped on a thread that
+    /// runs async tasks, and a server may well drop its store there when it shuts down.
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let idle = std::mem::take(&mut state.idle);
+        if idle.is_empty() {
+            return;
+        }
+        let closer = std::thread::Builder::new()
+            .name("watermark-postgres-close".to_owned())
+            .spawn(move || drop(idle));
+        if let Ok(closer) = closer {
+            let _ = closer.join();
+        }
+    }
+}

@@ -378,3 +378,24 @@ fn lock_ids_are_per_key() {
         i32::from_be_bytes(a.as_bytes()[..4].try_into().unwrap())
     );
 }
+
+#[test]
+fn the_store_is_used_from_spawn_blocking_and_dropped_inside_an_async_task() {
+    let key = fresh_key();
+    let pkh = key.public_key().hash();
+    let guard = std::sync::Arc::new(HighWatermark::new(store()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let signer = guard.clone();
+        let signed = tokio::task::spawn_blocking(move || {
+            signer.sign(&pkh, &KeyPolicy::baking(), &key, &attestation(3, 0, 1))
+        })
+        .await
+        .unwrap();
+        signed.unwrap();
+        // The last handle goes here, on the runtime's own thread, connections open.
+        drop(guard);
+    });
+}
