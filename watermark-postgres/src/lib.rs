@@ -60,8 +60,9 @@
 //! );
 //! ```
 //!
-//! The role needs `CREATE` on the database's schema for the first open (or an owner runs
-//! it once), then `SELECT, INSERT, UPDATE` on the tables.
+//! The role needs `CREATE` on the database's schema for the first open (or an owner opens it
+//! once); after that a signer's role needs only `SELECT` on `tezos_watermarks_schema` and
+//! `SELECT, INSERT, UPDATE` on `tezos_watermarks`.
 //!
 //! # Threads
 //!

@@ -78,14 +78,26 @@ pub(crate) fn migrate(client: &mut Client, target: &Target) -> Result<i32, PgSto
         &[&MIGRATION_LOCK.0, &MIGRATION_LOCK.1],
     )
     .map_err(failed)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS tezos_watermarks_schema (
-             version     integer     PRIMARY KEY,
-             description text        NOT NULL,
-             applied_at  timestamptz NOT NULL DEFAULT now()
-         )",
-    )
-    .map_err(failed)?;
+    // Looked up first: CREATE TABLE IF NOT EXISTS needs the CREATE privilege even when the
+    // table exists, and a signer's role, once the tables are made, needs no more than
+    // SELECT, INSERT and UPDATE.
+    let exists: bool = tx
+        .query_one(
+            "SELECT to_regclass('tezos_watermarks_schema') IS NOT NULL",
+            &[],
+        )
+        .map_err(failed)?
+        .get(0);
+    if !exists {
+        tx.batch_execute(
+            "CREATE TABLE tezos_watermarks_schema (
+                 version     integer     PRIMARY KEY,
+                 description text        NOT NULL,
+                 applied_at  timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .map_err(failed)?;
+    }
     let current: i32 = tx
         .query_one(
             "SELECT coalesce(max(version), 0) FROM tezos_watermarks_schema",

@@ -399,3 +399,46 @@ fn the_store_is_used_from_spawn_blocking_and_dropped_inside_an_async_task() {
         drop(guard);
     });
 }
+
+#[test]
+fn a_role_with_only_select_insert_update_opens_and_signs() {
+    store(); // the tables exist
+    let role = format!("hwm_signer_{}", hex(&common::random_bytes()[..6]));
+    let password = hex(&common::random_bytes()[..12]);
+    let mut admin = sql();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{password}';
+             GRANT SELECT ON tezos_watermarks_schema TO {role};
+             GRANT SELECT, INSERT, UPDATE ON tezos_watermarks TO {role};"
+        ))
+        .unwrap();
+    let url = database_url();
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.split_once('@').unwrap().1;
+    let signer_url = format!("{scheme}://{role}:{password}@{host}");
+    let result = std::panic::catch_unwind(|| {
+        let key = fresh_key();
+        let pkh = key.public_key().hash();
+        let guard = HighWatermark::new(PostgresStore::open(&signer_url).unwrap());
+        guard
+            .sign(&pkh, &KeyPolicy::baking(), &key, &attestation(8, 0, 1))
+            .unwrap();
+        guard
+            .sign(&pkh, &KeyPolicy::baking(), &key, &attestation(9, 0, 1))
+            .unwrap();
+        // And it cannot remove a record.
+        let mut client = postgres::Client::connect(&signer_url, postgres::NoTls).unwrap();
+        let err = client
+            .execute(
+                "DELETE FROM tezos_watermarks WHERE key = $1",
+                &[&pkh.to_string()],
+            )
+            .unwrap_err();
+        assert!(format!("{err:?}").contains("permission denied"), "{err:?}");
+    });
+    admin
+        .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
+        .unwrap();
+    result.unwrap();
+}
