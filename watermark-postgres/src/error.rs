@@ -5,9 +5,10 @@ use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use postgres::error::SqlState;
 use tezos_keys::GuardError;
+use tokio_postgres::error::SqlState;
 
+use crate::conn::DbError;
 use crate::target::Target;
 
 /// Why [`crate::PostgresStore::open`] failed. No message holds the database password: the
@@ -78,36 +79,29 @@ impl PgStoreError {
     }
 }
 
-/// Whether `e` is a lock wait that ran out (`lock_timeout`): another signer holds the key.
-fn is_lock_timeout(e: &postgres::Error) -> bool {
-    e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
-}
-
 /// The guard's error for a database error `e` met while `action`-ing `key`'s record, `waited`
 /// after the lock was asked for: a lock wait that ran out is [`GuardError::StoreBusy`];
 /// anything else (connection refused or lost, a statement cancelled by `statement_timeout`,
-/// the server shutting down) is [`GuardError::StoreIo`]. Both refuse the signature; the server
-/// answers 503 to either.
+/// no answer within the client-side deadline, the server shutting down) is
+/// [`GuardError::StoreIo`]. Both refuse the signature; the server answers 503 to either.
 pub(crate) fn guard_error(
     target: &Target,
     key: &str,
     action: &'static str,
-    e: &postgres::Error,
+    e: &DbError,
     waited: Duration,
 ) -> GuardError {
     let path = record_path(target, key);
-    if is_lock_timeout(e) {
-        return GuardError::StoreBusy { path, waited };
-    }
-    let kind = if e.is_closed() {
-        ErrorKind::ConnectionAborted
-    } else if e.code() == Some(&SqlState::QUERY_CANCELED) {
-        ErrorKind::TimedOut
-    } else if e.code().is_none() {
+    let kind = match e {
+        DbError::Pg(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+            return GuardError::StoreBusy { path, waited };
+        }
+        DbError::Pg(e) if e.is_closed() => ErrorKind::ConnectionAborted,
+        DbError::Pg(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => ErrorKind::TimedOut,
         // No SQLSTATE: the driver's own failure (refused, reset, timed out connecting).
-        ErrorKind::ConnectionRefused
-    } else {
-        ErrorKind::Other
+        DbError::Pg(e) if e.code().is_none() => ErrorKind::ConnectionRefused,
+        DbError::Pg(_) | DbError::Runtime(_) => ErrorKind::Other,
+        DbError::TimedOut(_) => ErrorKind::TimedOut,
     };
     GuardError::StoreIo {
         path,

@@ -66,12 +66,14 @@
 //!
 //! # Threads
 //!
-//! The store is synchronous, like the guard: the driver (`postgres`, over `tokio-postgres`)
-//! drives each connection on a small runtime of its own, so call the store (the guard) from
-//! threads that may block: in an async server, inside `spawn_blocking`. Dropping the store is
+//! The store is synchronous, like the guard: each connection (`tokio-postgres`) is driven by a
+//! small runtime of its own while a call runs, each call with a client-side deadline as well as
+//! the server's timeouts, so call the store (the guard) from threads that may block: in an
+//! async server, inside `spawn_blocking`. Dropping the store is
 //! safe anywhere, an async task included (its connections are closed on a thread of their
 //! own).
 
+mod conn;
 mod error;
 mod pool;
 mod record;
@@ -188,7 +190,7 @@ impl PostgresStore {
                 })
             }
         };
-        let migrated = schema::migrate(&mut conn.client, target);
+        let migrated = schema::migrate(&mut conn, target);
         store.pool.checkin(conn, migrated.is_ok());
         migrated?;
         Ok(store)

@@ -3,27 +3,17 @@
 //! broken one never handed out again.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls, Statement};
-
+use crate::conn::{Conn, DbError};
 use crate::{Options, Target};
-
-/// A connection and the statements prepared on it.
-pub(crate) struct Conn {
-    pub(crate) client: Client,
-    /// Prepared on first use: `load`, `upsert`, `recorded`.
-    pub(crate) statements: Option<[Statement; 3]>,
-    /// Opened for this request (not taken from the idle list).
-    pub(crate) fresh: bool,
-}
 
 /// Why no connection was handed out.
 pub(crate) enum Checkout {
     /// Every connection was in use until the deadline.
     Busy,
     /// Connecting failed.
-    Connect(postgres::Error),
+    Connect(DbError),
 }
 
 pub(crate) struct Pool {
@@ -93,12 +83,16 @@ impl Pool {
     }
 
     /// A new connection, its session set up: bounded waits, durable commits.
-    fn connect(&self) -> Result<Conn, postgres::Error> {
+    fn connect(&self) -> Result<Conn, DbError> {
         let o = &self.options;
-        let mut client = self
-            .target
-            .config(o.connect_timeout, o.io_timeout)
-            .connect(NoTls)?;
+        // The client-side deadline of each call: past the server's own timeouts, so that
+        // those, more precise, come first when the server runs at all.
+        let deadline = o.statement_timeout.max(o.lock_timeout) + Duration::from_secs(1);
+        let mut conn = Conn::connect(
+            &self.target.config(o.connect_timeout, o.io_timeout),
+            o.connect_timeout,
+            deadline,
+        )?;
         // Session settings, once per connection (the server enforces them):
         // - lock_timeout: a key's lock held elsewhere for longer is StoreBusy, not a hang;
         // - statement_timeout: a stuck statement is cancelled;
@@ -107,24 +101,20 @@ impl Pool {
         //   is never returned because its save cannot commit;
         // - synchronous_commit on: COMMIT returns once the record is durable (on the
         //   synchronous standbys too, where they are configured), whatever the defaults.
-        client.batch_execute(&format!(
+        conn.batch(&format!(
             "SET lock_timeout = {}; SET statement_timeout = {}; \
              SET idle_in_transaction_session_timeout = {}; SET synchronous_commit = on",
             o.lock_timeout.as_millis().max(1),
             o.statement_timeout.as_millis().max(1),
             o.idle_in_transaction_timeout.as_millis().max(1),
         ))?;
-        Ok(Conn {
-            client,
-            statements: None,
-            fresh: true,
-        })
+        Ok(conn)
     }
 
     /// Returns `conn`: kept for the next request if `healthy` (its transaction ended cleanly)
     /// and still open, else closed.
     pub(crate) fn checkin(&self, mut conn: Conn, healthy: bool) {
-        if healthy && !conn.client.is_closed() {
+        if healthy && !conn.is_closed() {
             conn.fresh = false;
             let mut state = self.state();
             state.out = state.out.saturating_sub(1);
@@ -155,8 +145,8 @@ impl Pool {
 
 impl Drop for Pool {
     /// Closes the idle connections on a thread of their own: each connection is driven by a
-    /// small runtime of its own, which must not be blocked on nor dropped on a thread that
-    /// runs async tasks, and a server may well drop its store there when it shuts down.
+    /// small runtime of its own, which must not be dropped on a thread that runs async tasks,
+    /// and a server may well drop its store there when it shuts down.
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         let idle = std::mem::take(&mut state.idle);

@@ -2,12 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use postgres::Statement;
 use tezos_keys::high_watermark::{GuardError, Height, KeyMarks, LockedRecord, Mark, MarkKind};
 use tezos_keys::{ChainId, PublicKeyHash, Signature};
+use tokio_postgres::Statement;
 
+use crate::conn::{Conn, DbError};
 use crate::error::{guard_error, record_path};
-use crate::pool::Conn;
 use crate::PostgresStore;
 
 const LOAD: &str = "SELECT chain, kind, level, round, digest, signature \
@@ -50,11 +50,11 @@ impl PgRecord<'_> {
 
     /// The guard's error for `e`, met while `action`-ing; the connection is closed (its
     /// transaction is aborted, and may be ambiguous after a failed COMMIT).
-    fn fail(&mut self, action: &'static str, e: &postgres::Error) -> GuardError {
+    fn fail(&mut self, action: &'static str, e: &DbError) -> GuardError {
         self.locked = false;
         self.loaded = None;
         if let Some(conn) = self.conn.take() {
-            self.broken = conn.client.is_closed();
+            self.broken = conn.is_closed();
             self.store.pool.checkin(conn, false);
         }
         guard_error(
@@ -97,7 +97,7 @@ impl PgRecord<'_> {
         if !self.locked {
             let started = Instant::now();
             let sql = PostgresStore::lock_sql(&self.key);
-            if let Err(e) = self.conn()?.client.batch_execute(&sql) {
+            if let Err(e) = self.conn()?.batch(&sql) {
                 let waited = started.elapsed();
                 let target = self.store.pool.target();
                 let err = guard_error(target, &self.key.to_string(), "lock", &e, waited);
@@ -110,12 +110,11 @@ impl PgRecord<'_> {
         if let Some(statements) = &conn.statements {
             return Ok(statements.clone());
         }
-        let client = &mut conn.client;
         let prepared = (|| {
-            Ok::<_, postgres::Error>([
-                client.prepare(LOAD)?,
-                client.prepare(UPSERT)?,
-                client.prepare(RECORDED)?,
+            Ok::<_, DbError>([
+                conn.prepare(LOAD)?,
+                conn.prepare(UPSERT)?,
+                conn.prepare(RECORDED)?,
             ])
         })();
         match prepared {
@@ -127,7 +126,10 @@ impl PgRecord<'_> {
         }
     }
 
-    fn parse_row(&self, row: &postgres::Row) -> Result<((ChainId, MarkKind), Mark), GuardError> {
+    fn parse_row(
+        &self,
+        row: &tokio_postgres::Row,
+    ) -> Result<((ChainId, MarkKind), Mark), GuardError> {
         let chain: String = row.get(0);
         let kind: String = row.get(1);
         let at = |what: String| self.corrupt(format!("row ({chain}, {kind}): {what}"));
@@ -162,7 +164,7 @@ impl LockedRecord for PgRecord<'_> {
     fn load(&mut self) -> Result<KeyMarks, GuardError> {
         let key = self.key_text();
         let [load, _, _] = self.ready()?;
-        let rows = match self.conn()?.client.query(&load, &[&key]) {
+        let rows = match self.conn()?.query(&load, &[&key]) {
             Ok(rows) => rows,
             Err(e) => return Err(self.fail("read", &e)),
         };
@@ -188,7 +190,7 @@ impl LockedRecord for PgRecord<'_> {
                 continue;
             }
             let chain_text = chain.to_string();
-            let written = self.conn()?.client.execute(
+            let written = self.conn()?.execute(
                 &upsert,
                 &[
                     &key,
@@ -208,10 +210,15 @@ impl LockedRecord for PgRecord<'_> {
                     // somebody wrote without this key's lock: refuse, write nothing.
                     let row = self
                         .conn()?
-                        .client
-                        .query_one(&recorded, &[&key, &chain_text, &kind.name()]);
+                        .query(&recorded, &[&key, &chain_text, &kind.name()])
+                        .map(|rows| rows.into_iter().next());
                     let row = match row {
-                        Ok(row) => row,
+                        Ok(Some(row)) => row,
+                        Ok(None) => {
+                            return Err(self.corrupt(format!(
+                                "the ({chain}, {kind}) row was not written and is not there"
+                            )))
+                        }
                         Err(e) => return Err(self.fail("read", &e)),
                     };
                     let wide = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
@@ -238,7 +245,7 @@ impl LockedRecord for PgRecord<'_> {
         // COMMIT returns once the record is durable (synchronous_commit is on for the
         // session). If it fails the outcome is unknown: the error is returned, so the
         // signature never leaves the guard, and the next request reads whichever is there.
-        if let Err(e) = self.conn()?.client.batch_execute("COMMIT") {
+        if let Err(e) = self.conn()?.batch("COMMIT") {
             return Err(self.fail("commit", &e));
         }
         self.locked = false;
@@ -256,7 +263,7 @@ impl PgRecord<'_> {
         self.locked = false;
         self.loaded = None;
         if let Some(conn) = self.conn.as_mut() {
-            if conn.client.batch_execute("ROLLBACK").is_err() {
+            if conn.batch("ROLLBACK").is_err() {
                 if let Some(conn) = self.conn.take() {
                     self.store.pool.checkin(conn, false);
                 }

@@ -5,8 +5,7 @@
 //! signers starting together) apply each migration exactly once; the migrations and the rows
 //! that record them commit in one transaction, so a crash leaves the schema as it was.
 
-use postgres::Client;
-
+use crate::conn::{Conn, DbError};
 use crate::{PgStoreError, Target};
 
 /// The advisory lock class (first key of the two-key form) of the per-key record locks:
@@ -67,21 +66,29 @@ CREATE TRIGGER tezos_watermarks_no_regression BEFORE UPDATE ON tezos_watermarks
 pub(crate) const LATEST: i32 = MIGRATIONS.len() as i32;
 
 /// Brings the schema to [`LATEST`], under the migration lock; refuses a newer schema.
-pub(crate) fn migrate(client: &mut Client, target: &Target) -> Result<i32, PgStoreError> {
-    let failed = |e: postgres::Error| PgStoreError::Schema {
+pub(crate) fn migrate(conn: &mut Conn, target: &Target) -> Result<i32, PgStoreError> {
+    let result = migrate_in_transaction(conn, target);
+    if result.is_err() {
+        // Best effort: a connection that cannot roll back is closed by the caller.
+        let _ = conn.batch("ROLLBACK");
+    }
+    result
+}
+
+fn migrate_in_transaction(conn: &mut Conn, target: &Target) -> Result<i32, PgStoreError> {
+    let failed = |e: DbError| PgStoreError::Schema {
         database: target.display().to_owned(),
         reason: target.describe(&e),
     };
-    let mut tx = client.transaction().map_err(failed)?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, $2)",
-        &[&MIGRATION_LOCK.0, &MIGRATION_LOCK.1],
-    )
+    conn.batch(&format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({}, {})",
+        MIGRATION_LOCK.0, MIGRATION_LOCK.1
+    ))
     .map_err(failed)?;
     // Looked up first: CREATE TABLE IF NOT EXISTS needs the CREATE privilege even when the
     // table exists, and a signer's role, once the tables are made, needs no more than
     // SELECT, INSERT and UPDATE.
-    let exists: bool = tx
+    let exists: bool = conn
         .query_one(
             "SELECT to_regclass('tezos_watermarks_schema') IS NOT NULL",
             &[],
@@ -89,7 +96,7 @@ pub(crate) fn migrate(client: &mut Client, target: &Target) -> Result<i32, PgSto
         .map_err(failed)?
         .get(0);
     if !exists {
-        tx.batch_execute(
+        conn.batch(
             "CREATE TABLE tezos_watermarks_schema (
                  version     integer     PRIMARY KEY,
                  description text        NOT NULL,
@@ -98,7 +105,7 @@ pub(crate) fn migrate(client: &mut Client, target: &Target) -> Result<i32, PgSto
         )
         .map_err(failed)?;
     }
-    let current: i32 = tx
+    let current: i32 = conn
         .query_one(
             "SELECT coalesce(max(version), 0) FROM tezos_watermarks_schema",
             &[],
@@ -116,13 +123,14 @@ pub(crate) fn migrate(client: &mut Client, target: &Target) -> Result<i32, PgSto
         if version <= current {
             continue;
         }
-        tx.batch_execute(sql).map_err(failed)?;
-        tx.execute(
-            "INSERT INTO tezos_watermarks_schema (version, description) VALUES ($1, $2)",
+        conn.batch(sql).map_err(failed)?;
+        conn.query_one(
+            "INSERT INTO tezos_watermarks_schema (version, description) VALUES ($1, $2) \
+             RETURNING version",
             &[&version, description],
         )
         .map_err(failed)?;
     }
-    tx.commit().map_err(failed)?;
+    conn.batch("COMMIT").map_err(failed)?;
     Ok(LATEST)
 }

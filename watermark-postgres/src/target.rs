@@ -5,14 +5,15 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::config::Host;
+use tokio_postgres::config::Host;
 
+use crate::conn::DbError;
 use crate::PgStoreError;
 
 /// A parsed connection URL. `Debug` and [`Target::display`] never show the password.
 #[derive(Clone)]
 pub(crate) struct Target {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     display: String,
 }
 
@@ -26,11 +27,12 @@ impl Target {
     /// Parses `url` (`postgres://…` or `host=… user=…`). Without a password in it, the one in
     /// the environment variable `PGPASSWORD` is used, as libpq does.
     pub(crate) fn parse(url: &str) -> Result<Self, PgStoreError> {
-        let mut config = postgres::Config::from_str(url).map_err(|e| PgStoreError::InvalidUrl {
-            // The driver's parse errors name options, not values; scrub the whole URL's
-            // password-looking part anyway by never echoing the URL.
-            reason: e.to_string(),
-        })?;
+        let mut config =
+            tokio_postgres::Config::from_str(url).map_err(|e| PgStoreError::InvalidUrl {
+                // The driver's parse errors name options, not values; scrub the whole URL's
+                // password-looking part anyway by never echoing the URL.
+                reason: e.to_string(),
+            })?;
         if config.get_hosts().is_empty() {
             return Err(PgStoreError::InvalidUrl {
                 reason: "it names no host".to_owned(),
@@ -56,7 +58,7 @@ impl Target {
     /// The configuration to connect with, with bounded waits: `connect` for each connection
     /// attempt, `io` for an unacknowledged write on an established one (`TCP_USER_TIMEOUT`:
     /// a database host that vanished turns into an error, not a hang).
-    pub(crate) fn config(&self, connect: Duration, io: Duration) -> postgres::Config {
+    pub(crate) fn config(&self, connect: Duration, io: Duration) -> tokio_postgres::Config {
         let mut config = self.config.clone();
         config.connect_timeout(connect);
         config.tcp_user_timeout(io);
@@ -70,10 +72,10 @@ impl Target {
         &self.display
     }
 
-    /// `e`'s message and those of its sources (the server's own message for a database
-    /// error), with the password, if it appears, replaced by `***`.
-    pub(crate) fn describe(&self, e: &postgres::Error) -> String {
-        self.scrub(&chain(e))
+    /// `e`'s message (with the server's or operating system's beneath it), with the
+    /// password, if it appears, replaced by `***`.
+    pub(crate) fn describe(&self, e: &DbError) -> String {
+        self.scrub(&e.to_string())
     }
 
     /// `text` with the password, if it appears, replaced by `***`.
@@ -85,20 +87,7 @@ impl Target {
     }
 }
 
-/// `e`'s message followed by those of its sources (the driver puts the server's message and
-/// the operating system's error there).
-fn chain(e: &postgres::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
-
-fn display(config: &postgres::Config) -> String {
+fn display(config: &tokio_postgres::Config) -> String {
     let user = config.get_user().unwrap_or("");
     let ports = config.get_ports();
     let hosts: Vec<String> = config
