@@ -13,22 +13,25 @@ trap 'scripts/pg-cluster.sh stop "$TEST_PG_DIR"; rm -rf "$TEST_PG_DIR"' EXIT
 trap 'exit 130' INT TERM
 TEST_DATABASE_URL=$(scripts/pg-cluster.sh start "$TEST_PG_DIR")
 export TEST_DATABASE_URL TEST_PG_DIR
-# The CloudHSM-profile PKCS#11 module (cloudhsm-profile/) is a cdylib that tests/cloudhsm_profile.rs
-# loads from target/debug; build it first so a filtered run finds it too.
+# The CloudHSM-profile PKCS#11 module (cloudhsm-profile/) is a cdylib that the tests load from
+# target/debug; build it first so a filtered run finds it too.
 cargo build -p cloudhsm-profile
-# Tests that need what a module cannot do skip themselves through tests/common/capabilities.rs,
-# which appends each skip to this file; the summary at the end counts them per module.
+# Tests that need what a module cannot do skip themselves through
+# test-support/src/capabilities.rs, which appends each skip to this file; the summary at the end
+# counts them per module.
 export TEST_SKIP_LOG="$PWD/target/test-skips.tsv"
 rm -f "$TEST_SKIP_LOG"
 cargo test --workspace --all-targets "$@"
 # The integration tests of the library side a second time, through the CloudHSM profile (the CLI
 # tests drive their own store and are not repeated).
-TEST_VIA_CLOUDHSM_PROFILE=1 cargo test -p tezos-hsm \
-    --test keys --test signing --test tezos_signing --test module_token --test pool \
-    --test pin_sources --test multi_process --test wrap --test runbook_backup \
-    --test runbook_replicate --test runbook_hot_wallet --test independent_tezos "$@"
+# cryptoki-ops/tests/, tezos-keys/tests/ and tests/ (in one build):
+TEST_VIA_CLOUDHSM_PROFILE=1 cargo test -p cryptoki-ops -p tezos-keys -p tezos-hsm \
+    --test keys --test signing --test module_token --test pool --test pin_sources \
+    --test multi_process --test wrap \
+    --test tezos_signing --test runbook_backup --test runbook_replicate --test runbook_hot_wallet \
+    --test independent_tezos "$@"
 cargo test --workspace --doc
-echo "Capabilities skipped, by module (tests/common/capabilities.rs):"
+echo "Capabilities skipped, by module (test-support/src/capabilities.rs):"
 for module in "SoftHSM2" "CloudHSM profile"; do
     if ! grep -q "^$module"$'\t' "$TEST_SKIP_LOG" 2>/dev/null; then
         echo "  $module: none"

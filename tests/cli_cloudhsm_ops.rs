@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
-use common::standin_token;
+use common::{profile_module, standin_token};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use cryptoki_ops::secrecy::SecretString;
@@ -18,31 +18,12 @@ const OWNER: &str = "key_owner:Owner-Passw0rd";
 const SIGNER: &str = "standby_signer:Signer-Passw0rd";
 const KMS: &str = "kmsuser:Kms-Passw0rd-1";
 const ADMIN: &str = "admin:Admin-Passw0rd";
-const STANDIN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/cloudhsm-cli/fixtures/cloudhsm-cli-standin"
-);
+const STANDIN: &str = common::ceremony::STANDIN;
 
 /// Not a test: the stand-in's token helper (see `standin_token`), when asked.
 #[test]
 fn token_helper() {
     standin_token::answer_if_asked();
-}
-
-fn profile_module() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("libcloudhsm_profile.so");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p cloudhsm-profile` (scripts/test.sh does)",
-        path.display()
-    );
-    path
 }
 
 /// A token `label` of the test's SoftHSM2 store whose user PIN is `pin` (`user:password`).

@@ -8,8 +8,8 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
+use common::profile_module;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cryptoki::error::RvError;
@@ -19,19 +19,6 @@ use cryptoki_ops::secrecy::SecretString;
 use cryptoki_ops::{
     Curve, EcKeySpec, Error, Hsm, HsmConfig, KeySelector, ModuleSource, PinSource, Role,
 };
-
-/// The profile module, built by `cargo build -p cloudhsm-profile` next to the test binaries.
-fn profile_module() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps/.. = target/<profile>
-    let path = dir.join("libcloudhsm_profile.so");
-    assert!(
-        path.exists(),
-        "{} is missing: build it first with `cargo build -p cloudhsm-profile` (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
 
 /// The test token through the profile, with the fault variables `faults` set for this process.
 fn through_profile(token: &common::TestToken, faults: &[(&str, &str)]) -> HsmConfig {
@@ -286,7 +273,7 @@ softhsm_test!(fn a_malformed_fault_variable_fails_the_module_load_not_the_test_s
 });
 
 softhsm_test!(fn capability_probes_tell_the_modules_apart(token) {
-    // The harness decides what a test may do by these probes (tests/common/capabilities.rs):
+    // The harness decides what a test may do by these probes (test-support/src/capabilities.rs):
     // SoftHSM2 has every capability, the profile none, whatever the modules are called.
     use common::capabilities::{has, Capability};
     let all = [

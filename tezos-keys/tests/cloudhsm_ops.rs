@@ -4,11 +4,12 @@
 //! (crypto user creates, admin marks trusted, owner shares), then backup, restore, replication
 //! and the coverage check with it; tz1 refused with its reason; `kmsuser` refused at login.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+#![cfg(feature = "hsm")] // HSM keys and the runbook: the default feature `hsm`
 
-mod common;
-use common::standin_token;
+use common::{profile_module, standin_token};
+use test_support::{self as common, softhsm_test};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cloudhsm_cli::{create_trusted_wrapping_key, CliRole, CloudHsmCli};
 use cryptoki_ops::secrecy::{SecretBox, SecretString};
@@ -19,32 +20,12 @@ use tezos_keys::runbook::{replicate, Backup, KeySelection, ReplicationStatus, Re
 
 const OWNER: &str = "key_owner:Owner-Passw0rd";
 const ADMIN: &str = "admin:Admin-Passw0rd";
-const STANDIN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/cloudhsm-cli/fixtures/cloudhsm-cli-standin"
-);
+const STANDIN: &str = common::ceremony::STANDIN;
 
 /// Not a test: the stand-in's token helper (see `standin_token`), when asked.
 #[test]
 fn token_helper() {
     standin_token::answer_if_asked();
-}
-
-/// The profile module, built by `cargo build -p cloudhsm-profile` next to the test binaries.
-fn profile_module() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("libcloudhsm_profile.so");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p cloudhsm-profile` (scripts/test.sh does)",
-        path.display()
-    );
-    path
 }
 
 fn through_profile(token: &common::TestToken) -> HsmConfig {

@@ -1,8 +1,9 @@
 //! Tezos signing with HSM keys on all three curves, checked by the software verifier with the
 //! Octez node's rules and by RustCrypto's k256/p256 verifiers.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+#![cfg(feature = "hsm")] // HSM keys and the runbook: the default feature `hsm`
 
-mod common;
+use test_support::{self as common, softhsm_test};
 
 use common::capabilities::{require, Capability};
 

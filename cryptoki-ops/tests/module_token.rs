@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
+use test_support::{self as common, softhsm_test};
 
 use common::capabilities::{require, Capability};
 

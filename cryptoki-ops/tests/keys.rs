@@ -1,7 +1,7 @@
 //! Key generation, the attribute policy, finding, listing, deleting, and keys made by other tools.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
+use test_support::{self as common, softhsm_test};
 
 use common::capabilities::{require, Capability};
 

@@ -1,7 +1,7 @@
 //! Wrapping a private key under an AES key and unwrapping it on another token.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
+use test_support::{self as common, softhsm_test};
 
 /// Not a test: the stand-in `cloudhsm-cli`'s token helper, when the ceremony asks it
 /// (`common/ceremony.rs`, on a module without a security-officer login).

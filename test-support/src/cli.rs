@@ -1,6 +1,6 @@
 //! Driving the `tezos-hsm` binary as a user would, on a local SoftHSM2 store of its own.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -44,10 +44,19 @@ impl CliRun {
     }
 }
 
+/// The `tezos-hsm` binary: the one Cargo names to the root package's integration tests when it
+/// runs them (`CARGO_BIN_EXE_tezos-hsm`), else the one built next to the test binary.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CARGO_BIN_EXE_tezos-hsm") {
+        return PathBuf::from(path);
+    }
+    crate::target_dir().join("tezos-hsm")
+}
+
 /// The command running the tool with `args` on the store in `home`, with no module, token, PIN
 /// or guard settings inherited from the test's environment, plus `envs` (to spawn and kill).
 pub fn command_in(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tezos-hsm"));
+    let mut command = Command::new(binary());
     command.args(args).env("TEZOS_HSM_HOME", home);
     for var in [
         "PKCS11_MODULE",
@@ -79,6 +88,7 @@ pub fn run_in(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> CliRun {
 
 impl CliHome {
     /// A new, empty home.
+    #[allow(clippy::new_without_default)] // each call makes a directory: `new` says so
     pub fn new() -> Self {
         Self(tempfile::tempdir().expect("temporary directory"))
     }

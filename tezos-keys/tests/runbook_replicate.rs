@@ -1,7 +1,8 @@
 //! A second (and third) HSM: the ceremony wrapping key, replication, and the consistency check.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+#![cfg(feature = "hsm")] // HSM keys and the runbook: the default feature `hsm`
 
-mod common;
+use test_support::{self as common, softhsm_test};
 
 use common::capabilities::{has, Capability};
 

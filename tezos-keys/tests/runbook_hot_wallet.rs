@@ -1,7 +1,8 @@
 //! The opt-in hot-wallet export, against a real SoftHSM2 token.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+#![cfg(feature = "hsm")] // HSM keys and the runbook: the default feature `hsm`
 
-mod common;
+use test_support::{self as common, softhsm_test};
 
 /// Not a test: the stand-in `cloudhsm-cli`'s token helper, when the ceremony asks it
 /// (`common/ceremony.rs`, on a module without a security-officer login).

@@ -7,7 +7,7 @@
 //! not reported.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
+use test_support::{self as common, softhsm_test};
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The session pool: bounded checkout, replacement of broken sessions, re-login.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
+use test_support::softhsm_test;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};

@@ -10,7 +10,6 @@
 //! private object to a public one). So the helper finds the key through PKCS#11 as its owner,
 //! marks it, and sets `CKA_TRUSTED` in the key's SoftHSM2 file (see `mark_trusted_in_file`). The
 //! key keeps its handle, label, id, value and key reference (computed from class and id).
-#![allow(dead_code)]
 
 use std::path::Path;
 
@@ -27,7 +26,7 @@ pub const HELPER_ENV: &str = "TEZOS_HSM_TEST_TOKEN_HELPER_ARGS";
 pub const TOKEN_ENV: &str = "STANDIN_TOKEN_LABEL";
 
 fn token_label() -> String {
-    std::env::var(TOKEN_ENV).unwrap_or_else(|_| crate::common::TOKEN_LABEL.to_string())
+    std::env::var(TOKEN_ENV).unwrap_or_else(|_| crate::TOKEN_LABEL.to_string())
 }
 
 /// A wrapper script in `dir` that the stand-in runs as `STANDIN_TOKEN_HELPER`: it writes its
@@ -137,7 +136,7 @@ fn session(pkcs11: &Pkcs11, user: UserType) -> Session {
         .unwrap();
     let session = pkcs11.open_rw_session(slot).unwrap();
     if matches!(user, UserType::So) {
-        let pin = AuthPin::new(crate::common::SO_PIN.into());
+        let pin = AuthPin::new(crate::SO_PIN.into());
         session.login(user, Some(&pin)).unwrap();
         return session;
     }
@@ -146,7 +145,7 @@ fn session(pkcs11: &Pkcs11, user: UserType) -> Session {
     let candidates = [
         std::env::var("STANDIN_OWNER_PIN").ok(),
         std::env::var("CLOUDHSM_PIN").ok(),
-        Some(crate::common::USER_PIN.to_string()),
+        Some(crate::USER_PIN.to_string()),
     ];
     for pin in candidates.into_iter().flatten() {
         if session.login(user, Some(&AuthPin::new(pin.into()))).is_ok() {

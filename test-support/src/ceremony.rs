@@ -16,9 +16,9 @@ use super::capabilities::{has, Capability};
 use super::{standin_token, TestToken};
 
 /// The stand-in `cloudhsm-cli` (test fixture of the cloudhsm-cli crate).
-const STANDIN: &str = concat!(
+pub const STANDIN: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/cloudhsm-cli/fixtures/cloudhsm-cli-standin"
+    "/../cloudhsm-cli/fixtures/cloudhsm-cli-standin"
 );
 
 /// Puts the trusted AES-256 wrapping key `label` of value `value` on `token`.
