@@ -211,6 +211,8 @@ pub struct PoolStats {
     pub in_use: usize,
     /// Sessions open and waiting for an operation.
     pub idle: usize,
+    /// Callers waiting for a session now (the pool is at its size or its limit).
+    pub waiting: usize,
     /// Sessions that may be in use at once now: `max_sessions`, or fewer while the HSM
     /// throttles (the pool lowers it on a busy answer and raises it again as requests succeed).
     pub limit: usize,

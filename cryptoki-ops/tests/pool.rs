@@ -139,3 +139,41 @@ softhsm_test!(fn warm_up_opens_every_session_and_caches_the_key_in_each(token) {
     });
     key.sign(&[1; 32]).unwrap();
 });
+
+softhsm_test!(fn a_caller_arriving_while_others_wait_queues_behind_them(token) {
+    // One session; a waiter is queued when its holder gives the session back and at once asks
+    // for it again: the waiter gets it first (first come, first served), not the holder.
+    let hsm = Hsm::open(&token.config().with_max_sessions(1)).unwrap();
+    let order = std::sync::Mutex::new(Vec::new());
+    let (held, release) = (mpsc::channel::<()>(), mpsc::channel::<()>());
+    let (held_tx, release_rx) = (held.0, release.1);
+    let (hsm_ref, order_ref) = (&hsm, &order);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            hsm_ref.with_session(|_| {
+                held_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok(())
+            })
+            .unwrap();
+            hsm_ref.with_session(|_| {
+                order_ref.lock().unwrap().push("holder again");
+                Ok(())
+            })
+            .unwrap();
+        });
+        held.1.recv().unwrap();
+        s.spawn(|| {
+            hsm.with_session(|_| {
+                order.lock().unwrap().push("waiter");
+                Ok(())
+            })
+            .unwrap();
+        });
+        while hsm.pool_stats().waiting == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        release.0.send(()).unwrap();
+    });
+    assert_eq!(*order.lock().unwrap(), ["waiter", "holder again"]);
+});

@@ -118,6 +118,11 @@ impl PoolState {
         self.open - self.idle.len()
     }
 
+    /// Whether a checkout could have a session now (see `take`).
+    fn can_take(&self, max: usize) -> bool {
+        self.in_use() < self.limit.allowed() && (!self.idle.is_empty() || self.open < max)
+    }
+
     /// A session for a checkout, if the limit allows one now: an idle one, else room to open one
     /// if the pool is below `max` sessions.
     fn take(&mut self, max: usize) -> Option<Take> {
@@ -277,13 +282,26 @@ impl SessionPool {
 
     /// Takes a session, opening one if the pool is below its size, or waits for one to come
     /// back until the checkout timeout.
+    ///
+    /// First come, first served: a caller that arrives while others wait queues behind them
+    /// instead of taking the session that was just returned for the first of them (the
+    /// condition variable wakes its waiters in the order they came, as Linux's futex does for
+    /// threads of equal priority), so a caller's wait is bounded by the queue ahead of it.
     pub(crate) fn checkout(&self) -> Result<SessionGuard<'_>> {
         let deadline = Instant::now() + self.checkout_timeout;
         let mut state = self.lock();
+        let mut queued = false;
         loop {
-            if let Some(take) = state.take(self.max_sessions) {
-                drop(state);
-                return self.hand_out(take);
+            if queued || state.waiting == 0 {
+                if let Some(take) = state.take(self.max_sessions) {
+                    // A wake-up meant for another waiter may have gone to this one: pass it on
+                    // if there is still room.
+                    if state.waiting > 0 && state.can_take(self.max_sessions) {
+                        self.returned.notify_one();
+                    }
+                    drop(state);
+                    return self.hand_out(take);
+                }
             }
             let now = Instant::now();
             if now >= deadline {
@@ -300,6 +318,7 @@ impl SessionPool {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
             state.waiting -= 1;
+            queued = true;
         }
     }
 
@@ -386,6 +405,7 @@ impl SessionPool {
             max_sessions: self.max_sessions,
             in_use: state.in_use(),
             idle: state.idle.len(),
+            waiting: state.waiting,
             limit: state.limit.allowed(),
             replaced: self.replaced.load(Ordering::Relaxed),
             throttled: self.throttled.load(Ordering::Relaxed),
