@@ -103,3 +103,42 @@ pub fn sleep_until(deadline: Instant) {
         std::thread::sleep(deadline - now);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn network(capacity: u64) -> Network {
+        Network {
+            capacity,
+            ..Network::default()
+        }
+    }
+
+    #[test]
+    fn requests_beyond_the_capacity_are_refused_until_one_finishes() {
+        let network = network(2);
+        let (a, b, c) = (
+            network.begin_sign(),
+            network.begin_sign(),
+            network.begin_sign(),
+        );
+        assert!(!a.throttled() && !b.throttled());
+        assert!(c.throttled(), "the third of a capacity of 2");
+        network.finish_sign(c);
+        assert!(network.begin_sign().throttled(), "a refusal frees no place");
+        network.finish_sign(a);
+        let d = network.begin_sign();
+        assert!(!d.throttled(), "a finished request frees its place");
+        network.finish_sign(b);
+        network.finish_sign(d);
+        assert_eq!(network.in_flight.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn no_capacity_means_no_refusal() {
+        let network = network(0);
+        let requests: Vec<SignRequest> = (0..100).map(|_| network.begin_sign()).collect();
+        assert!(requests.iter().all(|r| !r.throttled()));
+    }
+}
