@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 source = sys.argv[1] if len(sys.argv) > 1 else "target/scaling.csv"
 target = sys.argv[2] if len(sys.argv) > 2 else "benches/scaling.png"
@@ -50,6 +51,10 @@ left.grid(alpha=0.3)
 right.set_xscale("log", base=2)
 right.set_yscale("log")
 right.set_xticks(sizes, [str(s) for s in sizes])
+slowest = max(float(r["p99_us"]) / 1000 for points in by_capacity.values() for r in points)
+right.set_yticks([t for t in (1, 2, 3, 5, 10, 20, 50, 100, 200, 500) if t < slowest * 1.5])
+right.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+right.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 right.set_xlabel("sessions = caller threads")
 right.set_ylabel("ms per signature (caller's view)")
 right.set_title("Latency")
