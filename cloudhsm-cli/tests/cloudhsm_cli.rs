@@ -1,7 +1,7 @@
 //! CloudHSM user management and key sharing through `cloudhsm-cli`, against a stand-in executable
 //! (`fixtures/cloudhsm-cli-standin`, driven by `common::StandIn`) that answers with the JSON AWS
 //! documents and records the arguments and environment it was given. No HSM and no SoftHSM2 token are needed
-//! (one test loads the SoftHSM2 module, without opening a session).
+//! (one test loads the SoftHSM2 module, without opening a session, in a child process of its own).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
@@ -88,7 +88,23 @@ fn list_users_works_even_when_the_credentials_are_unavailable() {
         PinSource::Env("CLOUDHSM_TEST_VARIABLE_THAT_IS_NEVER_SET".into()),
         CliRole::CryptoUser,
     );
-    assert_eq!(cli.list_users().unwrap().len(), 5);
+    let names: Vec<String> = cli
+        .list_users()
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "admin",
+            "second_admin",
+            "app_user",
+            "baker_owner",
+            "old_signer"
+        ],
+        "user-list.json"
+    );
 }
 
 // --- user create ---------------------------------------------------------------------------
@@ -610,35 +626,57 @@ fn credentials_without_user_name_are_refused_without_showing_them() {
 
 // --- other modules -------------------------------------------------------------------------
 
+/// Set in the child process `other_modules_are_not_supported` runs its body in.
+const MODULE_CHILD_ENV: &str = "CLOUDHSM_CLI_TEST_MODULE_CHILD";
+
 #[test]
 fn other_modules_are_not_supported() {
-    let _lock = spawn_lock();
-    // SoftHSM2 needs a readable configuration to initialise; give it an empty token directory.
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::create_dir(dir.path().join("tokens")).unwrap();
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir.path().join("tokens").display()
-        ),
-    )
-    .unwrap();
-    if std::env::var_os("SOFTHSM2_CONF").is_none() {
-        // Safe enough here: every test of this binary that spawns a process holds SPAWN.
-        std::env::set_var("SOFTHSM2_CONF", &conf);
+    if std::env::var_os(MODULE_CHILD_ENV).is_some() {
+        // In the child: SOFTHSM2_CONF was set for this process alone, at its start.
+        let module = Module::load(&ModuleSource::softhsm2().unwrap().into()).unwrap();
+        assert!(!module.is_cloudhsm());
+        let err = CloudHsmCli::for_module(&module, pin_value(OWNER_PIN), CliRole::CryptoUser)
+            .unwrap_err();
+        assert!(
+            matches!(&err, CloudHsmError::NotSupportedByModule { module: path, .. } if path == module.path()),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("not supported by this module"),
+            "{err}"
+        );
+    } else {
+        // SoftHSM2 reads SOFTHSM2_CONF once per process, and setting a variable in this
+        // multi-threaded test process would race with the other tests: the body runs in a
+        // child process of this test binary, given an empty token directory of its own.
+        let _lock = spawn_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::create_dir(dir.path().join("tokens")).unwrap();
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.path().join("tokens").display()
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "other_modules_are_not_supported",
+                "--test-threads",
+                "1",
+            ])
+            .env(MODULE_CHILD_ENV, "1")
+            .env("SOFTHSM2_CONF", &conf)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("test result: ok. 1 passed"),
+            "the child failed or ran nothing:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let module = Module::load(&ModuleSource::softhsm2().unwrap().into()).unwrap();
-    assert!(!module.is_cloudhsm());
-    let err =
-        CloudHsmCli::for_module(&module, pin_value(OWNER_PIN), CliRole::CryptoUser).unwrap_err();
-    assert!(
-        matches!(&err, CloudHsmError::NotSupportedByModule { module: path, .. } if path == module.path()),
-        "{err:?}"
-    );
-    assert!(
-        err.to_string().contains("not supported by this module"),
-        "{err}"
-    );
 }

@@ -113,7 +113,16 @@ fn key_listing_reads_reference_owner_shared_users_and_coverage() {
     assert_eq!(key.trusted, Some(false));
     assert_eq!(key.owners[0].username, "baker_owner");
     assert_eq!(key.owners[0].key_coverage.as_deref(), Some("full"));
-    assert_eq!(key.shared_users.len(), 2);
+    let shared: Vec<&str> = key
+        .shared_users
+        .iter()
+        .map(|u| u.username.as_str())
+        .collect();
+    assert_eq!(
+        shared,
+        ["standby_signer", "backup_cu"],
+        "key-list-verbose.json"
+    );
     assert!(key.incomplete_coverage().is_empty());
 
     let standin = StandIn::new(OWNER_PIN, &[("STANDIN_KEYS", "partial")]);
@@ -123,6 +132,7 @@ fn key_listing_reads_reference_owner_shared_users_and_coverage() {
         args(&["key", "list", "--verbose", "--max-items", "100"])
     );
     assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].label.as_deref(), Some("baker"));
     assert_eq!(
         keys[0].incomplete_coverage(),
         ["shared-user backup_cu: partial"]

@@ -144,7 +144,18 @@ fn the_cap_counts_bytes_of_the_answer() {
         .with_output_limit(size)
         .list_users()
         .unwrap();
-    assert_eq!(users.len(), 5);
+    let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "admin",
+            "second_admin",
+            "app_user",
+            "baker_owner",
+            "old_signer"
+        ],
+        "user-list.json, whole",
+    );
     let err = standin
         .owner()
         .with_output_limit(size - 1)

@@ -153,18 +153,20 @@ fn policy_is_checked_before_the_store_and_the_signer() {
         "{err}"
     );
     // Baking allows 0x11-0x13 and 0x03 but not the legacy forms.
-    assert!(guard
+    let err = guard
         .sign(
             &pkh,
             &KeyPolicy::baking(),
             &counting,
-            &legacy_endorsement(1, 1)
+            &legacy_endorsement(1, 1),
         )
-        .is_err());
+        .unwrap_err();
+    assert_eq!(err.kind(), "watermark_not_allowed", "{err}");
     let octez_style = KeyPolicy::from_allow_list("0x11,0x12,0x13").unwrap();
-    assert!(guard
+    let err = guard
         .sign(&pkh, &octez_style, &counting, &[0x03, 0x01])
-        .is_err());
+        .unwrap_err();
+    assert_eq!(err.kind(), "watermark_not_allowed", "{err}");
     assert_eq!(counting.calls(), 0);
     assert!(store.load(&pkh).unwrap().is_empty());
 }
@@ -635,8 +637,14 @@ fn vanished_directory_stops_signing() {
     assert!(!sub.exists(), "never created by open");
     let file = dir.path().join("file");
     fs::write(&file, "").unwrap();
-    assert!(FileStore::open(&file).is_err());
-    assert!(FileStore::create(&file).is_err());
+    // A regular file where the directory belongs is neither opened nor replaced.
+    let err = FileStore::open(&file).unwrap_err();
+    assert_eq!(err.kind(), "io", "{err}");
+    assert!(err.to_string().contains("not a directory"), "{err}");
+    let err = FileStore::create(&file).unwrap_err();
+    assert_eq!(err.kind(), "io", "{err}");
+    assert!(err.to_string().contains("File exists"), "{err}");
+    assert!(file.is_file(), "the file is left as it was");
 }
 
 #[test]

@@ -6,7 +6,8 @@ use secrecy::ExposeSecret;
 use tezos_keys::base58::{self, Prefix};
 use tezos_keys::payload::{self, Watermark};
 use tezos_keys::{
-    verify, verify_encoded, ChainId, Curve, Error, PublicKey, PublicKeyHash, SecretKey, Signature,
+    verify, verify_digest, verify_encoded, ChainId, Curve, Error, PublicKey, PublicKeyHash,
+    SecretKey, Signature,
 };
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -173,7 +174,8 @@ fn taquito_signer_vectors() {
         if pk.curve() == Curve::Ed25519 {
             assert_eq!(ours, sig);
         }
-        assert!(verify_encoded(pk_text, &[0x03, 0x12, 0x35], sig_text).is_err());
+        let err = verify_encoded(pk_text, &[0x03, 0x12, 0x35], sig_text).expect_err("other bytes");
+        assert!(matches!(err, Error::VerificationFailed { .. }), "{err:?}");
     }
 }
 
@@ -235,12 +237,35 @@ fn der_signature_matches_raw() {
 
 #[test]
 fn payload_digest_includes_watermark() {
-    // tezos.md §4: digest = BLAKE2b-256(watermark ‖ payload); the Taquito
-    // vectors above verify only with the watermark included.
-    assert_ne!(
-        payload::digest(&[0x03, 0x12, 0x34]),
-        payload::digest(&[0x12, 0x34])
+    // tezos.md §4: digest = BLAKE2b-256(watermark ‖ payload). The Taquito vectors
+    // sign '1234' with watermark 03; the digest of 03 12 34, computed independently
+    // (Python `hashlib.blake2b(bytes.fromhex("031234"), digest_size=32)`, recorded
+    // as digest_hex of those vectors in fixtures/tezos/vectors.json), is the message
+    // Taquito's published Ed25519 signature signs.
+    let digest = payload::digest(&[0x03, 0x12, 0x34]);
+    assert_eq!(
+        hex::encode(digest),
+        "0ca34c8b7618c620b0bb3d45d91b98852df7cadae6d0cda161fcebb731dbeeb3"
     );
+    let pk: PublicKey = "edpkvJELH15q7a8ShGRsoULGxLQfUQaGahwRTFywCsnWPPdwnmASRH"
+        .parse()
+        .expect("Taquito's tz1 key");
+    let sig = Signature::from_base58_for(
+        "sigeeho3jK4MZKsyqcTc9mjhtz9w6enG3AFniufgUXCuXFW7VjShxLoNmxqkQSRYUwP1LHRMere5LrvxcqLgU9KmDGN356Yz",
+        Curve::Ed25519,
+    )
+    .expect("Taquito's signature");
+    verify_digest(&pk, &digest, &sig).expect("Taquito's signature is over this digest");
+    // Without the watermark: another digest (hashlib: 35826d51...), which it does not sign.
+    let bare = payload::digest(&[0x12, 0x34]);
+    assert_eq!(
+        hex::encode(bare),
+        "35826d51e070a6d9ac7e69df455191dc02f66678879a12511f5a91d8befacb11"
+    );
+    assert!(matches!(
+        verify_digest(&pk, &bare, &sig),
+        Err(Error::VerificationFailed { .. })
+    ));
     assert_eq!(
         payload::classify(&[0x05, 0x00])
             .expect("michelson")

@@ -7,7 +7,7 @@
 //! produced, and Ed25519 verification of the whole watermarked payload.
 
 use tezos_keys::payload::{self, Watermark};
-use tezos_keys::{verify_encoded, ChainId, PublicKey};
+use tezos_keys::{verify_encoded, ChainId, Error, PublicKey};
 
 const PK: &str = "edpkuNyLH57vRp2dyzeDSg2G7AarZcp29DQnkQaXrSNdkRkAE4B1ZA";
 
@@ -47,7 +47,8 @@ fn mainnet_attestation_and_preattestation() {
         assert_eq!(info.round, Some(0));
         verify_encoded(PK, &bytes, sig).expect("Ledger signature verifies");
         // Without the watermark byte the signature must not verify.
-        assert!(verify_encoded(PK, &bytes[1..], sig).is_err());
+        let err = verify_encoded(PK, &bytes[1..], sig).expect_err("no watermark");
+        assert!(matches!(err, Error::VerificationFailed { .. }), "{err:?}");
     }
 }
 
