@@ -11,6 +11,7 @@ fn token_helper() {
     common::standin_token::answer_if_asked();
 }
 
+use common::objects::{count, token_objects};
 use cryptoki_ops::{Curve, EcKeySpec, Hsm, KeySelector};
 use tezos_keys::runbook::{Backup, RestoreOptions, RunbookError};
 use tezos_keys::{verify, HsmKey};
@@ -19,14 +20,6 @@ use tezos_keys::{verify, HsmKey};
 /// security officer, or on CloudHSM by its procedure: `common/ceremony.rs`).
 fn ceremony_key(token: &common::TestToken, label: &str, value: [u8; 32]) {
     common::ceremony::ceremony_key(token, label, value);
-}
-
-fn labels(hsm: &Hsm) -> Vec<String> {
-    hsm.list_keys()
-        .unwrap()
-        .into_iter()
-        .map(|k| k.label)
-        .collect()
 }
 
 /// A backup of a fresh backup-able key on `hsm`, written to `dir/name`.
@@ -128,6 +121,7 @@ softhsm_test!(fn a_tampered_backup_is_refused_field_by_field_and_leaves_nothing(
     let (a, b) = (token.open(), second.open());
     let dir = tempfile::tempdir().unwrap();
     let path = backup_file(&a, dir.path(), "baker", Curve::Secp256k1);
+    let before = token_objects(&second);
     let text = std::fs::read_to_string(&path).unwrap();
     let fields = ["format", "version", "curve", "label", "id", "public_key", "address", "wrap_mechanism", "check_value", "wrapped_key", "checksum"];
     for field in fields {
@@ -148,7 +142,16 @@ softhsm_test!(fn a_tampered_backup_is_refused_field_by_field_and_leaves_nothing(
     for broken in [&text[..text.len() / 2], "", "not json"] {
         assert_eq!(Backup::from_json(broken).unwrap_err().kind(), "corrupt_backup");
     }
-    assert_eq!(labels(&b), ["ceremony"], "nothing was made on the target");
+    // A file that parses (its checksum recomputed by `write`) whose wrapped key is damaged: the
+    // token unwraps it, RFC 5649's integrity check fails there, and nothing may be left.
+    let mut damaged = Backup::read(&path).unwrap();
+    let middle = damaged.wrapped_key.len() / 2;
+    damaged.wrapped_key[middle] ^= 0x01;
+    let damaged_path = dir.path().join("damaged-wrapped-key.json");
+    damaged.write(&damaged_path).unwrap();
+    let err = Backup::read(&damaged_path).unwrap().restore(&b, &RestoreOptions::default()).unwrap_err();
+    assert_eq!(err.kind(), "unwrap_failed", "{err}");
+    assert_eq!(token_objects(&second), before, "nothing was made on the target (a fresh reader)");
 });
 
 softhsm_test!(fn an_unknown_version_is_refused_with_the_version_named(token) {
@@ -169,12 +172,13 @@ softhsm_test!(fn a_backup_under_another_wrapping_key_is_refused_before_unwrappin
     let (a, b) = (token.open(), second.open());
     let dir = tempfile::tempdir().unwrap();
     let path = backup_file(&a, dir.path(), "baker", Curve::Secp256k1);
+    let before = token_objects(&second);
     let err = Backup::read(&path).unwrap().restore(&b, &RestoreOptions::default()).unwrap_err();
     assert!(matches!(err, RunbookError::WrongWrappingKey { .. }), "{err}");
     assert_eq!(err.kind(), "wrong_wrapping_key");
     let message = err.to_string();
     assert!(message.contains("check value") && message.contains("different key"), "{message}");
-    assert_eq!(labels(&b), ["ceremony"], "nothing was made on the target");
+    assert_eq!(token_objects(&second), before, "nothing was made on the target (a fresh reader)");
     // The wrapping key named in the backup does not exist on the target at all.
     let third = token.another("third-hsm");
     let err = Backup::read(&path).unwrap().restore(&third.open(), &RestoreOptions::default()).unwrap_err();
@@ -195,10 +199,11 @@ softhsm_test!(fn a_backup_whose_key_does_not_match_its_public_key_is_refused_and
     backup.address = backup.public_key.hash();
     let lying = dir.path().join("lying.json");
     backup.write(&lying).unwrap();
+    let before = token_objects(&second);
     let err = Backup::read(&lying).unwrap().restore(&b, &RestoreOptions::default()).unwrap_err();
     assert!(matches!(err, RunbookError::KeyMismatch { .. }), "{err}");
     assert!(err.to_string().contains("does not match the public key"), "{err}");
-    assert_eq!(labels(&b), ["ceremony"], "no half-made object on the target");
+    assert_eq!(token_objects(&second), before, "no half-made object on the target (a fresh reader)");
 });
 
 softhsm_test!(fn a_non_extractable_key_cannot_be_backed_up(token) {
@@ -217,7 +222,7 @@ softhsm_test!(fn a_restore_onto_a_token_holding_its_id_is_refused_and_works_with
     let dir = tempfile::tempdir().unwrap();
     let path = backup_file(&hsm, dir.path(), "baker", Curve::Secp256k1);
     let original = hsm.find_private_key(&"baker".parse().unwrap()).unwrap();
-    let before = labels(&hsm);
+    let before = token_objects(token);
     let backup = Backup::read(&path).unwrap();
     let copy = RestoreOptions { label: Some("copy".into()), ..RestoreOptions::default() };
     let err = backup.restore(&hsm, &copy).unwrap_err();
@@ -225,7 +230,7 @@ softhsm_test!(fn a_restore_onto_a_token_holding_its_id_is_refused_and_works_with
     let message = err.to_string();
     assert!(message.contains("'copy'") && message.contains("'baker'"), "names both keys: {message}");
     assert!(message.contains("--new-id"), "says how to go on: {message}");
-    assert_eq!(labels(&hsm), before, "nothing was left on the token");
+    assert_eq!(token_objects(token), before, "nothing was left on the token (a fresh reader)");
 
     let restored = backup.restore(&hsm, &RestoreOptions { new_id: true, ..copy }).unwrap();
     assert_ne!(restored.pair.private.id, original.id, "a fresh CKA_ID");
@@ -237,7 +242,13 @@ softhsm_test!(fn a_restore_onto_a_token_holding_its_id_is_refused_and_works_with
     assert_eq!(hsm.delete_key(&"copy".parse().unwrap()).unwrap(), 2);
     let a = HsmKey::open(&hsm, &"baker".parse().unwrap()).unwrap();
     a.sign(b"\x03\x02").unwrap();
-    assert_eq!(labels(&hsm).iter().filter(|l| *l == "baker").count(), 2, "both halves of the original");
+    let objects = token_objects(token);
+    assert_eq!(
+        (count(&objects, "Private Key Object", "baker"), count(&objects, "Public Key Object", "baker")),
+        (1, 1),
+        "both halves of the original: {objects:#?}"
+    );
+    assert_eq!((count(&objects, "Private Key Object", "copy"), count(&objects, "Public Key Object", "copy")), (0, 0), "{objects:#?}");
 });
 
 softhsm_test!(fn a_backup_with_an_empty_or_oversized_id_restores_only_with_a_new_id(token) {
@@ -247,13 +258,14 @@ softhsm_test!(fn a_backup_with_an_empty_or_oversized_id_restores_only_with_a_new
     let dir = tempfile::tempdir().unwrap();
     let path = backup_file(&token.open(), dir.path(), "baker", Curve::P256);
     let b = second.open();
+    let before = token_objects(&second);
     for id in [vec![], vec![1; 33]] {
         let mut backup = Backup::read(&path).unwrap();
         backup.id = id.clone();
         let err = backup.restore(&b, &RestoreOptions::default()).unwrap_err();
         assert_eq!(err.kind(), "invalid_input", "{}: {err}", id.len());
         assert!(err.to_string().contains("1 to 32 bytes") && err.to_string().contains("--new-id"), "{err}");
-        assert!(labels(&b).iter().all(|l| l == "ceremony"), "nothing was left on the token");
+        assert_eq!(token_objects(&second), before, "nothing was left on the token (a fresh reader)");
     }
     let mut backup = Backup::read(&path).unwrap();
     backup.id = Vec::new();
