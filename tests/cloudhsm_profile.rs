@@ -15,10 +15,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use cryptoki::error::RvError;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType};
+use cryptoki_ops::secrecy::SecretBox;
 use cryptoki_ops::secrecy::SecretString;
 use cryptoki_ops::{
     Curve, EcKeySpec, Error, Hsm, HsmConfig, KeySelector, ModuleSource, PinSource, Role,
+    WrappingKeySpec,
 };
+use tezos_keys::runbook::{install_ceremony_key, RunbookError};
 
 /// The test token through the profile, with the fault variables `faults` set for this process.
 fn through_profile(token: &common::TestToken, faults: &[(&str, &str)]) -> HsmConfig {
@@ -145,22 +148,31 @@ softhsm_test!(fn keys_are_generated_and_sign_through_the_profile(token) {
         assert!(output.status.success(), "tezos-hsm {args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
         stdout
     };
-    let generated = cli(&["key", "generate", "--curve", "secp256k1", "--label", "cli-baker"]);
-    assert!(generated.contains("tz2"), "{generated}");
-    let signed = cli(&["sign", "cli-baker", "03aabbcc"]);
-    assert!(signed.contains("spsig1"), "{signed}");
+    let generated = cli(&["--json", "key", "generate", "--curve", "secp256k1", "--label", "cli-baker"]);
+    let generated: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    let public_key = generated["public_key"].as_str().unwrap().to_owned();
+    let address: tezos_keys::PublicKeyHash = generated["address"].as_str().unwrap().parse().unwrap();
+    assert_eq!(public_key.parse::<tezos_keys::PublicKey>().unwrap().hash(), address, "{generated}");
+    assert!(public_key.starts_with("sppk"), "{generated}");
+    let signed = cli(&["--json", "sign", "cli-baker", "03aabbcc"]);
+    let signed: serde_json::Value = serde_json::from_str(&signed).unwrap();
+    assert_eq!(signed["address"], address.to_string());
+    // The signature made through the profile verifies, for the payload signed only.
+    tezos_keys::verify_encoded(&public_key, &[0x03, 0xaa, 0xbb, 0xcc], signed["signature"].as_str().unwrap()).unwrap();
+    let err = tezos_keys::verify_encoded(&public_key, &[0x03, 0xaa, 0xbb, 0xcd], signed["signature"].as_str().unwrap()).unwrap_err();
+    assert_eq!(err.kind(), "verify_failed", "{err}");
 });
 
 softhsm_test!(fn a_module_that_refuses_wrap_with_trusted_gets_an_error_not_a_weaker_key(token) {
     // A module that does not know CKA_WRAP_WITH_TRUSTED answers CKR_TEMPLATE_INCONSISTENT ("Attribute
     // errors"). The old code regenerated the key without it: extractable under any wrapping key.
     let hsm = Hsm::open(&through_profile(token, &[("CLOUDHSM_PROFILE_UNKNOWN_ATTRIBUTES", "0x210")])).unwrap();
+    let before = common::objects::token_objects(token);
     let err = hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "backup").backupable()).unwrap_err();
     let message = err.to_string();
     assert_eq!(err.kind(), "not_supported_by_module", "{message}");
     assert!(message.contains("libcloudhsm_profile.so") && message.contains("CKA_WRAP_WITH_TRUSTED") && message.contains("without --backupable"), "{message}");
-    let left = hsm.list_keys().unwrap();
-    assert!(left.is_empty(), "no key may be left, weaker or not: {left:?}");
+    assert_eq!(common::objects::token_objects(token), before, "no key may be left, weaker or not (a fresh reader)");
     hsm.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "plain")).unwrap();
 });
 
@@ -267,6 +279,23 @@ softhsm_test!(fn a_backup_moves_between_tokens_with_the_vendor_zero_pad_wrap(tok
     sign_and_verify(&b, "baker");
 });
 
+softhsm_test!(fn a_ceremony_key_imported_with_another_check_value_is_deleted_again(token) {
+    // The key value damaged on its way to the token: the token holds another key, and shows
+    // another check value than the custodians' value has. The ceremony must refuse, saying both
+    // check values, and delete what it imported.
+    let config = through_profile(token, &[("CLOUDHSM_PROFILE_DAMAGE_SECRET_VALUES", "1")]);
+    let hsm = Hsm::open(&config).unwrap();
+    let before = common::objects::token_objects(token);
+    let value = SecretBox::new(Box::new([0x42; 32]));
+    let err = install_ceremony_key(&[hsm], &WrappingKeySpec::new("ceremony"), &value).unwrap_err();
+    assert!(matches!(err, RunbookError::WrappingKeyValueMismatch { .. }), "{err}");
+    assert_eq!(err.kind(), "wrong_wrapping_key");
+    // bfb6d8: AES-256 of a zero block under 32 x 0x42, first 3 bytes, computed outside this
+    // project (`openssl enc -aes-256-ecb -nopad`, Python `cryptography`).
+    assert!(err.to_string().contains("bfb6d8"), "{err}");
+    assert_eq!(common::objects::token_objects(token), before, "the imported key is gone (a fresh reader)");
+});
+
 softhsm_test!(fn a_malformed_fault_variable_fails_the_module_load_not_the_test_silently(token) {
     let err = Hsm::open(&through_profile(token, &[("CLOUDHSM_PROFILE_THROTTLE_EVERY", "often")])).unwrap_err();
     assert_eq!(err.kind(), "module_load", "{err}");
@@ -362,11 +391,12 @@ softhsm_test!(fn a_throttled_read_during_key_generation_fails_it_cleanly(token) 
     // throttled read of the new key's attributes (every 4th read here) fails the generation, and
     // no half-made key is left under the label, so the operator's retry works.
     let hsm = Hsm::open(&through_profile(token, &[("CLOUDHSM_PROFILE_THROTTLE_READS_EVERY", "4")])).unwrap();
+    let before = common::objects::token_objects(token);
     let err = hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "baker")).unwrap_err();
     assert!(matches!(err, Error::Pkcs11 { rv: RvError::DeviceError, .. }), "{err}");
     assert!(err.to_string().contains("'baker'"), "names the key: {err}");
+    assert_eq!(common::objects::token_objects(token), before, "a half-made key was left (a fresh reader)");
     let direct = token.open();
-    assert!(direct.list_keys().unwrap().is_empty(), "a half-made key was left");
     direct.generate_ec_key(&EcKeySpec::new(Curve::P256, "baker")).unwrap();
 });
 

@@ -7,6 +7,7 @@
 //! | `CLOUDHSM_PROFILE_DEAD_SESSION_EVERY=N` | the k-th session opened dies at its (k·N)-th session call (`C_FindObjectsInit`, `C_GetAttributeValue`, `C_SignInit`): that call and every later one on it, `C_GetSessionInfo` included, return `CKR_SESSION_HANDLE_INVALID` |
 //! | `CLOUDHSM_PROFILE_LOGOUT_EVERY=N` | the k-th session opened calls `C_Logout` once, before its (k·N)-th `C_SignInit`, logging out every session of the application behind its back |
 //! | `CLOUDHSM_PROFILE_REMOVE_AFTER=N` | after N session calls in all, the device is gone: session calls, `C_OpenSession`, `C_Login`, `C_Sign` and `C_GetSessionInfo` return `CKR_DEVICE_REMOVED` |
+//! | `CLOUDHSM_PROFILE_DAMAGE_SECRET_VALUES=1` | a secret key created from its value (`C_CreateObject`, a key ceremony's import) gets that value with its first bit flipped, as if damaged on its way: the token then holds another key, with another check value |
 //! | `CLOUDHSM_PROFILE_UNKNOWN_ATTRIBUTES=0x210,...` | a module that does not know these attribute types: a template with one returns `CKR_TEMPLATE_INCONSISTENT` (AWS user guide, "Attribute errors", `attr-errors`) |
 //!
 //! Calls are counted per session, so what a session sees does not depend on how threads
@@ -32,6 +33,8 @@ pub const DEAD_SESSION_EVERY: &str = "CLOUDHSM_PROFILE_DEAD_SESSION_EVERY";
 pub const LOGOUT_EVERY: &str = "CLOUDHSM_PROFILE_LOGOUT_EVERY";
 /// The device is removed after N session calls.
 pub const REMOVE_AFTER: &str = "CLOUDHSM_PROFILE_REMOVE_AFTER";
+/// Secret key values given to `C_CreateObject` are damaged (1: on).
+pub const DAMAGE_SECRET_VALUES: &str = "CLOUDHSM_PROFILE_DAMAGE_SECRET_VALUES";
 /// Attribute types the module pretends not to know.
 pub const UNKNOWN_ATTRIBUTES: &str = "CLOUDHSM_PROFILE_UNKNOWN_ATTRIBUTES";
 
@@ -43,6 +46,7 @@ pub struct Faults {
     dead_session_every: u64,
     logout_every: u64,
     remove_after: u64,
+    damage_secret_values: u64,
     unknown_attributes: Vec<CK_ATTRIBUTE_TYPE>,
     /// Session calls of all sessions, for the removed device.
     all_session_calls: AtomicU64,
@@ -119,6 +123,7 @@ impl Faults {
                     dead_session_every: number(DEAD_SESSION_EVERY)?,
                     logout_every: number(LOGOUT_EVERY)?,
                     remove_after: number(REMOVE_AFTER)?,
+                    damage_secret_values: number(DAMAGE_SECRET_VALUES)?,
                     unknown_attributes: attribute_types(UNKNOWN_ATTRIBUTES)?,
                     ..Self::default()
                 })
@@ -190,6 +195,11 @@ impl Faults {
                 ..Counts::default()
             },
         );
+    }
+
+    /// Whether secret key values given to `C_CreateObject` are damaged.
+    pub fn damage_secret_values(&self) -> bool {
+        self.damage_secret_values != 0
     }
 
     /// Whether the module pretends not to know this attribute type.

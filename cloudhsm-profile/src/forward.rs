@@ -203,7 +203,13 @@ unsafe extern "C" fn create_object(
         Some(CKO_PRIVATE_KEY | CKO_SECRET_KEY) => template::with_extractable_default(given),
         _ => given.to_vec(),
     };
-    // SAFETY: `used` holds valid attributes pointing into the caller's buffers.
+    // Kept alive until SoftHSM2 has read it: the damaged copy of the key value, if any.
+    let _damaged = if class == Some(CKO_SECRET_KEY) && faults!().damage_secret_values() {
+        template::damage_value(&mut used)
+    } else {
+        None
+    };
+    // SAFETY: `used` holds valid attributes pointing into the caller's buffers or `_damaged`.
     unsafe { real(session, used.as_mut_ptr(), used.len() as CK_ULONG, object) }
 }
 

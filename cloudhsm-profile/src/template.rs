@@ -3,8 +3,8 @@
 use std::ffi::c_void;
 
 use cryptoki_sys::{
-    CKA_CLASS, CKA_EXTRACTABLE, CKA_PRIVATE, CKA_TRUSTED, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
-    CKO_SECRET_KEY, CKR_ATTRIBUTE_READ_ONLY, CKR_ATTRIBUTE_VALUE_INVALID,
+    CKA_CLASS, CKA_EXTRACTABLE, CKA_PRIVATE, CKA_TRUSTED, CKA_VALUE, CKO_PRIVATE_KEY,
+    CKO_PUBLIC_KEY, CKO_SECRET_KEY, CKR_ATTRIBUTE_READ_ONLY, CKR_ATTRIBUTE_VALUE_INVALID,
     CKR_TEMPLATE_INCONSISTENT, CK_ATTRIBUTE, CK_ATTRIBUTE_TYPE, CK_BBOOL, CK_OBJECT_CLASS, CK_RV,
     CK_TRUE, CK_ULONG,
 };
@@ -94,6 +94,24 @@ pub fn with_extractable_default(template: &[CK_ATTRIBUTE]) -> Vec<CK_ATTRIBUTE> 
         });
     }
     out
+}
+
+/// Points `CKA_VALUE` of `template` at a copy of the value with its first bit flipped (the
+/// `CLOUDHSM_PROFILE_DAMAGE_SECRET_VALUES` fault); returns the copy, which must outlive the use
+/// of the template. `None` when the template has no value.
+pub fn damage_value(template: &mut [CK_ATTRIBUTE]) -> Option<Box<[u8]>> {
+    let attribute = template.iter_mut().find(|a| a.type_ == CKA_VALUE)?;
+    if attribute.pValue.is_null() || attribute.ulValueLen == 0 {
+        return None;
+    }
+    // SAFETY: a template attribute points to ulValueLen readable bytes (PKCS#11).
+    let value = unsafe {
+        std::slice::from_raw_parts(attribute.pValue.cast::<u8>(), attribute.ulValueLen as usize)
+    };
+    let mut copy: Box<[u8]> = value.into();
+    copy[0] ^= 0x80;
+    attribute.pValue = copy.as_mut_ptr().cast::<c_void>();
+    Some(copy)
 }
 
 #[cfg(test)]

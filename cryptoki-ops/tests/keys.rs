@@ -1,6 +1,7 @@
 //! Key generation, the attribute policy, finding, listing, deleting, and keys made by other tools.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+use common::objects::{count, token_objects};
 use test_support::{self as common, softhsm_test};
 
 use common::capabilities::{require, Capability};
@@ -120,6 +121,10 @@ softhsm_test!(fn keys_are_listed_and_deleted(token) {
     assert_eq!(hsm.delete_key(&"w".parse().unwrap()).unwrap(), 1);
     let left: Vec<_> = hsm.list_keys().unwrap().into_iter().map(|k| k.label).collect();
     assert_eq!(left, ["b", "b"]);
+    // And on the token itself, for a fresh reader of every object class.
+    let objects = token_objects(token);
+    assert_eq!(objects.len(), 2, "{objects:#?}");
+    assert_eq!((count(&objects, "Private Key Object", "b"), count(&objects, "Public Key Object", "b")), (1, 1), "{objects:#?}");
     let err = hsm.delete_key(&"a".parse().unwrap()).unwrap_err();
     assert!(matches!(err, Error::KeyNotFound { .. }), "{err}");
 });
@@ -246,12 +251,16 @@ softhsm_test!(fn delete_removes_only_the_public_key_that_pairs_with_the_private_
     assert_eq!(hsm.delete_key(&"other".parse().unwrap()).unwrap(), 2, "the private key and its own public key");
     let left: Vec<_> = hsm.list_keys().unwrap().into_iter().map(|k| (k.label, k.class.name())).collect();
     assert_eq!(left, [("baker".to_string(), "private"), ("baker".to_string(), "public")]);
+    let objects = token_objects(token);
+    assert_eq!(objects.len(), 2, "only baker's two halves, for a fresh reader: {objects:#?}");
+    assert_eq!((count(&objects, "Private Key Object", "baker"), count(&objects, "Public Key Object", "baker")), (1, 1), "{objects:#?}");
     assert_eq!(hsm.public_key(&"baker".parse().unwrap()).unwrap(), baker.public_key);
     hsm.signing_key(&"baker".parse().unwrap()).unwrap().sign(&[1; 32]).unwrap();
 });
 
 softhsm_test!(fn labels_and_ids_of_new_keys_are_checked(token) {
     let hsm = token.open();
+    let before = token_objects(token);
     let long = "x".repeat(65);
     for label in ["", long.as_str(), "two\nlines", "red \u{1b}[31m", "tab\there", "del\u{7f}", "rtl\u{202e}"] {
         let err = hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, label)).unwrap_err();
@@ -265,7 +274,7 @@ softhsm_test!(fn labels_and_ids_of_new_keys_are_checked(token) {
         assert_eq!(err.kind(), "invalid_input", "{}: {err}", id.len());
         assert!(err.to_string().contains("1 to 32 bytes"), "{err}");
     }
-    assert!(hsm.list_keys().unwrap().is_empty(), "nothing was made");
+    assert_eq!(token_objects(token), before, "nothing was made (a fresh reader)");
     // The limits themselves, and printable non-ASCII text, are fine.
     hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "x".repeat(64)).with_id(vec![9; 32])).unwrap();
     hsm.generate_ec_key(&EcKeySpec::new(Curve::P256, "clé de l'été")).unwrap();
