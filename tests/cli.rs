@@ -152,6 +152,9 @@ fn tokens_and_wrapping_keys() {
         "--trusted",
     ]);
     assert_eq!(a["check_value"], b["check_value"]);
+    // The AES key check value of 32 x 0x42 (the first 3 bytes of AES-256 of a zero block),
+    // computed outside this project: `openssl enc -aes-256-ecb -nopad` and Python `cryptography`.
+    assert_eq!(a["check_value"], "bfb6d8");
     std::fs::write(&value_file, "zz").unwrap();
     let (kind, message) = home.error(&[
         "wrapkey",

@@ -34,6 +34,10 @@ softhsm_test!(fn a_backupable_key_moves_to_a_second_token_and_signs_there(token)
         b.find_wrapping_key(&"ceremony".parse().unwrap()).unwrap().check_value,
         "the same wrapping key on both tokens has the same check value"
     );
+    // As computed outside this project (`openssl enc -aes-256-ecb -nopad`, Python
+    // `cryptography`): the first 3 bytes of AES-256 of a zero block under 32 x 0x42.
+    let check_value = a.find_wrapping_key(&"ceremony".parse().unwrap()).unwrap().check_value.unwrap();
+    assert_eq!(hex::encode(check_value), "bfb6d8");
     for curve in [Curve::Secp256k1, Curve::P256] {
         let label = format!("baker-{curve}");
         let pair = a.generate_ec_key(&EcKeySpec::new(curve, &label).backupable()).unwrap();

@@ -5,6 +5,7 @@
 use test_support::{self as common, softhsm_test};
 
 use common::capabilities::{has, Capability};
+use common::objects::{count, token_objects};
 
 /// Not a test: the stand-in `cloudhsm-cli`'s token helper, when the ceremony asks it
 /// (`common/ceremony.rs`, on a module without a security-officer login).
@@ -48,9 +49,30 @@ fn ceremony(tokens: &[&common::TestToken], value: [u8; 32]) {
     for info in infos {
         assert_eq!(info.trusted, Some(true));
         assert_eq!(
-            info.check_value.unwrap(),
-            check_value(&SecretBox::new(Box::new(value)))
+            hex::encode(info.check_value.unwrap()),
+            independent_check_value(value)
         );
+    }
+    assert_eq!(
+        hex::encode(check_value(&SecretBox::new(Box::new(value)))),
+        independent_check_value(value)
+    );
+}
+
+/// The AES key check values of the ceremony values these tests use (every byte the same),
+/// computed outside this project: the first 3 bytes of AES-256 of a zero block, with
+/// `openssl enc -aes-256-ecb -nopad` and with Python `cryptography`, which agree.
+fn independent_check_value(value: [u8; 32]) -> &'static str {
+    assert!(
+        value.iter().all(|b| *b == value[0]),
+        "a value of one repeated byte"
+    );
+    match value[0] {
+        0x01 => "7298ca",
+        0x02 => "f435a1",
+        0x42 => "bfb6d8",
+        0x43 => "8af44c",
+        other => panic!("no independent check value for 32 x {other:#04x}"),
     }
 }
 
@@ -122,7 +144,14 @@ softhsm_test!(fn replication_by_prefix_copies_each_key_once_and_reports_failures
     ]);
     assert_eq!(report.keys[2].error_kind, Some("policy_refused"));
     assert!(report.keys[2].error.as_deref().unwrap().contains("not extractable"));
-    assert!(b.find_private_key(&"other".parse().unwrap()).is_err(), "outside the prefix");
+    let err = b.find_private_key(&"other".parse().unwrap()).unwrap_err();
+    assert_eq!(err.kind(), "key_not_found", "outside the prefix: {err}");
+    let objects = token_objects(&second);
+    assert_eq!(
+        (count(&objects, "Private Key Object", "baker-3-locked"), count(&objects, "Public Key Object", "baker-3-locked")),
+        (0, 0),
+        "nothing of the key that failed, for a fresh reader: {objects:#?}"
+    );
     for label in ["baker-1", "baker-2"] {
         let (ka, kb) = (HsmKey::open(&a, &label.parse().unwrap()).unwrap(), HsmKey::open(&b, &label.parse().unwrap()).unwrap());
         assert_eq!(ka.address(), kb.address());
@@ -153,9 +182,10 @@ softhsm_test!(fn replication_is_refused_when_the_wrapping_keys_differ(token) {
     ceremony(&[&second], [2; 32]);
     let (a, b) = (token.open(), second.open());
     a.generate_ec_key(&EcKeySpec::new(Curve::Secp256k1, "baker").backupable()).unwrap();
+    let before = token_objects(&second);
     let err = replicate(&a, &b, &KeySelection::Label("baker".into()), &"ceremony".parse().unwrap(), &mut no_progress()).unwrap_err();
     assert!(matches!(err, RunbookError::WrappingKeyDiffers { .. }), "{err}");
-    assert!(b.list_keys().unwrap().iter().all(|k| k.label == "ceremony"));
+    assert_eq!(token_objects(&second), before, "nothing made on the target (a fresh reader)");
 });
 
 softhsm_test!(fn the_consistency_check_reports_missing_keys_different_keys_and_attributes(token) {
@@ -213,5 +243,7 @@ softhsm_test!(fn the_consistency_check_reports_missing_keys_different_keys_and_a
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["consistent"], false);
     assert_eq!(json["keys"][0]["tokens"][0]["token"], "test-token");
-    assert!(check_consistency(&[token.open()], &mut no_progress()).is_err(), "needs 2 tokens");
+    let err = check_consistency(&[token.open()], &mut no_progress()).unwrap_err();
+    assert_eq!(err.kind(), "invalid_input", "needs 2 tokens: {err}");
+    assert!(err.to_string().contains("at least 2 tokens"), "{err}");
 });
