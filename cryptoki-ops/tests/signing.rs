@@ -54,10 +54,17 @@ softhsm_test!(fn ed25519_keys_sign_where_the_token_supports_eddsa(token) {
     let hsm = token.open();
     hsm.generate_ec_key(&EcKeySpec::new(Curve::Ed25519, "ed")).unwrap();
     let key = hsm.signing_key(&"ed".parse().unwrap()).unwrap();
-    assert_eq!(key.public_key().compressed().len(), 32);
-    let a = key.sign(b"any message length is fine for EdDSA").unwrap();
-    let b = key.sign(b"any message length is fine for EdDSA").unwrap();
+    let message = b"any message length is fine for EdDSA";
+    let a = key.sign(message).unwrap();
+    let b = key.sign(message).unwrap();
     assert_eq!(a, b, "Ed25519 is deterministic");
+    // Verified in software (ed25519-dalek, strict RFC 8032 checks) with the public key the
+    // token gave: the signature is over this message and no other.
+    let public: [u8; 32] = key.public_key().compressed().try_into().unwrap();
+    let verifier = ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap();
+    let signature = ed25519_dalek::Signature::from_bytes(&a);
+    verifier.verify_strict(message, &signature).unwrap();
+    assert!(verifier.verify_strict(b"another message", &signature).is_err(), "a signature must not verify another message");
 });
 
 softhsm_test!(fn a_digest_of_the_wrong_length_is_refused(token) {

@@ -73,7 +73,8 @@ softhsm_test!(fn the_cloudhsm_trusted_key_procedure_makes_backups_restores_and_r
     // The admin step must not run as a crypto user; nothing is created then.
     let err = create_trusted_wrapping_key(&a, &WrappingKeySpec::new("other"), None, &owner, &owner, &[]).unwrap_err();
     assert_eq!(err.kind(), "wrong_role");
-    assert!(a.find_wrapping_key(&"other".parse().unwrap()).is_err());
+    let err = a.find_wrapping_key(&"other".parse().unwrap()).unwrap_err();
+    assert_eq!(err.kind(), "key_not_found", "nothing was created: {err}");
 
     // The same ceremony key on the second cluster, by the same procedure.
     let (owner_b, admin_b) = clis(dir.path(), &second.label);

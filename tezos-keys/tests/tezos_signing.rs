@@ -107,7 +107,9 @@ softhsm_test!(fn hsm_keys_work_where_rustcrypto_signers_are_expected(token) {
     vk.verify_prehash(&digest, &sig).unwrap();
     // Asking a P-256 key for a secp256k1 signature is an error, not a wrong signature.
     let wrong: Result<k256::ecdsa::Signature, _> = r1.sign_prehash(&digest);
-    assert!(wrong.is_err());
+    let err = wrong.unwrap_err();
+    let source = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<tezos_keys::Error>());
+    assert!(matches!(source, Some(tezos_keys::Error::CurveMismatch { .. })), "{err:?}");
 });
 
 softhsm_test!(fn verify_after_sign_refuses_a_signature_of_the_wrong_key_pair(token) {
