@@ -38,11 +38,26 @@ fn sign_refuses_to_double_sign_and_repeats_the_same_request() {
     let again = ok(sign(&attestation(10, 0, 1)));
     assert_eq!(first["signature"], again["signature"]);
     // Different bytes at the same level and round: refused, naming what was recorded.
-    let refused = sign(&attestation(10, 0, 2));
-    assert!(refused.stderr.contains("10"), "{}", refused.stderr);
-    assert_eq!(error_kind(refused), "double_sign");
-    // Lower level: refused; higher round or level: signed.
-    assert_eq!(error_kind(sign(&attestation(9, 5, 3))), "double_sign");
+    let refused = sign(&attestation(10, 0, 2)).error();
+    assert_eq!(refused["kind"], "double_sign", "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "attestation for tz3"
+        ) && message.contains(
+            "at level 10 round 0 which was already signed with different bytes (recorded: level 10 round 0)"
+        ),
+        "{message}"
+    );
+    // Lower level: refused, naming the record; higher round or level: signed.
+    let lower = sign(&attestation(9, 5, 3)).error();
+    assert_eq!(lower["kind"], "double_sign", "{lower}");
+    assert!(
+        lower["message"].as_str().unwrap().contains(
+            "at level 9 round 5 which is not above the last one signed, at level 10 round 0"
+        ),
+        "{lower}"
+    );
     ok(sign(&attestation(10, 1, 4)));
     ok(sign(&attestation(11, 0, 5)));
     // A generic operation is not a consensus payload, and this key's policy refuses it.

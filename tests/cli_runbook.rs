@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use common::cli::CliRun;
+use common::objects::store_objects;
 
 /// The ceremony wrapping key's value, as a key-ceremony file holds it.
 const WRAP_HEX: &str = "4242424242424242424242424242424242424242424242424242424242424242";
@@ -258,6 +259,9 @@ fn restore_and_cluster_check_refusals_are_reported_as_json_errors() {
         ],
     );
 
+    // What a fresh reader (pkcs11-tool, every object class) sees on the target before.
+    let before = store_objects(home, "second");
+
     // One byte flipped in the public key.
     let text = std::fs::read_to_string(&file).unwrap();
     let at = text.find("\"p2pk").unwrap() + 6;
@@ -296,6 +300,42 @@ fn restore_and_cluster_check_refusals_are_reported_as_json_errors() {
         plain.stderr.starts_with("error: the backup is corrupt"),
         "{}",
         plain.stderr
+    );
+    assert_eq!(
+        store_objects(home, "second"),
+        before,
+        "nothing made on the target"
+    );
+
+    // A well-formed file (valid checksum) recording another key's public key: the target
+    // unwraps the key, finds it does not match, and must remove it again.
+    let other = ok(
+        home,
+        &[
+            "--json", "key", "generate", "--curve", "p256", "--label", "other",
+        ],
+    );
+    let mut lying = tezos_keys::runbook::Backup::read(&file).unwrap();
+    lying.public_key = other["public_key"].as_str().unwrap().parse().unwrap();
+    lying.address = lying.public_key.hash();
+    let lying_file = home.join("lying.json");
+    lying.write(&lying_file).unwrap();
+    let r = run(
+        home,
+        &[
+            "--json",
+            "--token",
+            "second",
+            "key",
+            "restore",
+            lying_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.error()["kind"], "key_mismatch", "{}", r.stderr);
+    assert_eq!(
+        store_objects(home, "second"),
+        before,
+        "no half-made key left on the target (a fresh reader)"
     );
 
     // The second HSM lacks what the first has.
