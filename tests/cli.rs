@@ -15,12 +15,31 @@ fn demo_prints_two_addresses_and_verified_signatures() {
         stderr.contains("development token"),
         "the first use says it is a development token: {stderr}"
     );
-    assert!(
-        stdout.contains(" tz2") && stdout.contains(" tz3"),
+    // What it prints holds together: each address is its public key's, and each signature
+    // verifies for that key over the payload printed.
+    let field = |name: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter_map(|l| {
+                l.split_once(&format!("{name} "))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .collect()
+    };
+    let payload = hex::decode(&field("signing payload")[0]).unwrap();
+    let (keys, addresses, signatures) = (field("public key"), field("address"), field("signature"));
+    assert_eq!(
+        (keys.len(), addresses.len(), signatures.len()),
+        (2, 2, 2),
         "{stdout}"
     );
+    for ((key, address), signature) in keys.iter().zip(&addresses).zip(&signatures) {
+        let public_key: tezos_keys::PublicKey = key.parse().unwrap();
+        assert_eq!(public_key.hash().to_string(), *address, "{stdout}");
+        tezos_keys::verify_encoded(key, &payload, signature).unwrap();
+    }
     assert!(
-        stdout.contains("spsig1") && stdout.contains("p2sig"),
+        addresses[0].starts_with("tz2") && addresses[1].starts_with("tz3"),
         "{stdout}"
     );
     assert!(
@@ -32,7 +51,13 @@ fn demo_prints_two_addresses_and_verified_signatures() {
     assert!(again.success());
     assert!(!again.stderr.contains("development token"));
     let value = again.json();
-    assert_eq!(value["keys"].as_array().unwrap().len(), 2);
+    let curves: Vec<&str> = value["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["curve"].as_str().unwrap())
+        .collect();
+    assert_eq!(curves, ["secp256k1", "p256"], "{value}");
     // The generated PINs are private to the user.
     use std::os::unix::fs::PermissionsExt;
     for entry in std::fs::read_dir(home.path().join("pins")).unwrap() {
