@@ -155,6 +155,24 @@ pub enum Command {
     /// The double-signing guard's records (--watermark-dir).
     #[command(subcommand)]
     Watermark(WatermarkCommand),
+    /// Serve keys of the token to Octez bakers and wallets over HTTP (an Octez remote signer).
+    Serve(ServeArgs),
+}
+
+/// `serve`.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:6732 (port 0: any free port; the line printed on
+    /// stderr says which).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Key to serve, by label; repeat for more. Default: every key on the token.
+    #[arg(long = "key", value_name = "LABEL")]
+    pub keys: Vec<String>,
+    /// What the served keys may sign: a comma-separated list of block, preattestation,
+    /// attestation, generic, michelson.
+    #[arg(long, value_name = "KINDS", default_value = "generic")]
+    pub allow: String,
 }
 
 /// `watermark ...`

@@ -6,6 +6,7 @@ pub mod cluster_init;
 mod coverage;
 mod demo;
 mod key;
+mod serve;
 mod sign;
 mod token;
 mod user;
@@ -86,6 +87,7 @@ pub fn run(cli: Cli) -> Result<Rendered, CliError> {
         }
         Command::User(command) => user::run(globals, command),
         Command::Watermark(command) => Rendered::new(&watermark::run(globals, command)?, json),
+        Command::Serve(args) => Rendered::new(&serve::run(globals, args)?, json),
     }
 }
 

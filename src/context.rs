@@ -40,6 +40,26 @@ pub struct Session {
     _hold: Option<StoreHold>,
 }
 
+impl Session {
+    /// The logged-in token, letting the local store's lock go (nothing for a module): for
+    /// `serve`, which runs for days and must not keep every other command out of the store.
+    /// Drop the [`Context`] first, so the store's last-known-good copies are saved while the
+    /// lock is still held.
+    ///
+    /// Safe because what the lock protects is done by then: the token exists, its PINs are
+    /// published, `token.object` was checked (and repaired) before SoftHSM2 loaded, and the
+    /// login is over. What stays is the multi-process use of one SoftHSM2 token directory that
+    /// the library supports (module mode): other commands log in and change keys meanwhile,
+    /// and SoftHSM2 re-reads the token's files. A rewrite of `token.object` cut short by a kill
+    /// (of another command's login, or of a re-login of `serve` after a lost session) is
+    /// repaired by the next command from the last-known-good copy, as always.
+    pub fn release_store(self) -> Hsm {
+        let Self { hsm, _hold: hold } = self;
+        drop(hold);
+        hsm
+    }
+}
+
 impl std::ops::Deref for Session {
     type Target = Hsm;
 

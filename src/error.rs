@@ -105,6 +105,7 @@ from_library_errors!(
     GuardError,
     CloudHsmError,
     watermark_postgres::PgStoreError,
+    tezos_signer::KeysError,
 );
 
 #[cfg(test)]

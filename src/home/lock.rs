@@ -42,6 +42,7 @@ const COMMAND_WORDS: &[&str] = &[
     "demo",
     "cluster",
     "check",
+    "serve",
 ];
 
 /// The store's lock, held until dropped (or the process ends).

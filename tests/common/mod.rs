@@ -3,6 +3,10 @@
 
 pub use test_support::*;
 
+/// Running `tezos-hsm serve` and talking HTTP to it (the root package's serve tests).
+#[allow(dead_code)] // each test binary uses part of the harness
+pub mod serve;
+
 /// [`test_support::softhsm_test!`], for the tests that declare `mod common;`.
 #[macro_export]
 macro_rules! softhsm_test {
