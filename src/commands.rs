@@ -7,6 +7,7 @@ mod coverage;
 mod demo;
 mod key;
 mod serve;
+mod serve_config;
 mod sign;
 mod token;
 mod user;

@@ -106,6 +106,9 @@ from_library_errors!(
     CloudHsmError,
     watermark_postgres::PgStoreError,
     tezos_signer::KeysError,
+    tezos_signer::config::ConfigError,
+    tezos_signer::tls::TlsError,
+    tezos_signer::api_key::ApiKeyFileError,
 );
 
 #[cfg(test)]

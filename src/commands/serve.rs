@@ -16,10 +16,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tezos_keys::high_watermark::{FileStore, WatermarkStore};
-use tezos_keys::KeyPolicy;
-use tezos_signer::policy::KeyRules;
+use tezos_signer::config::ConfigSummary;
+use tezos_signer::metrics::PoolGauges;
+use tezos_signer::tls::TlsAccept;
 use tezos_signer::{KeySet, ServeOptions, Signer};
 
+use super::serve_config::{self, Plan};
 use super::Output;
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::context::Context;
@@ -45,11 +47,37 @@ impl fmt::Display for Stopped {
     }
 }
 
-impl Output for Stopped {}
+/// What `serve` prints: what `--check-config` found, or, once stopped, what it served.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum ServeOutput {
+    /// `--check-config FILE`: what the file would serve.
+    Checked(Box<ConfigSummary>),
+    /// The server stopped.
+    Stopped(Stopped),
+}
 
-/// `serve --listen ADDR [--key LABEL]... [--allow KINDS]`.
-pub fn run(globals: &GlobalArgs, args: ServeArgs) -> Result<Stopped, CliError> {
-    let kinds = KeyPolicy::from_allow_list(&args.allow)?;
+impl fmt::Display for ServeOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Checked(summary) => summary.fmt(f),
+            Self::Stopped(stopped) => stopped.fmt(f),
+        }
+    }
+}
+
+impl Output for ServeOutput {}
+
+/// `serve --listen ADDR [--key LABEL]... [--allow KINDS] [--config FILE]`, or
+/// `serve --check-config FILE`.
+pub fn run(globals: &GlobalArgs, args: ServeArgs) -> Result<ServeOutput, CliError> {
+    if let Some(path) = &args.check_config {
+        return serve_config::check_config(path)
+            .map(|summary| ServeOutput::Checked(Box::new(summary)));
+    }
+    serve_config::init_logging(args.log_json);
+    let plan = Plan::new(globals, &args)?;
+    let globals = &plan.globals;
     let ctx = Context::new(globals)?;
     let store: Arc<dyn WatermarkStore> = match &globals.watermark_db {
         Some(_) => ctx.watermark_store()?,
@@ -58,11 +86,27 @@ pub fn run(globals: &GlobalArgs, args: ServeArgs) -> Result<Stopped, CliError> {
         }
     };
     let session = ctx.open()?;
-    let keys = KeySet::load(&session, &args.keys, |_| KeyRules::new(kinds.clone()))?;
+    let keys = KeySet::load(&session, &plan.labels, |label| plan.rules_for(label))?;
     let served = keys.len();
     drop(ctx);
     let hsm = session.release_store();
-    let signer = Signer::new(keys, store);
+    let (listen, scheme) = (plan.listen, plan.scheme());
+    let tls = plan.tls.clone();
+    let mut signer = Signer::new(keys, store)
+        .with_authorized_keys(plan.authorized)
+        .with_log_payloads(plan.log_payloads);
+    if let Some(api_key) = plan.api_key {
+        signer = signer.with_api_key(api_key);
+    }
+    let pool = hsm.clone();
+    signer.metrics().set_pool_reader(move || {
+        let stats = pool.pool_stats();
+        PoolGauges {
+            in_use: stats.in_use as u64,
+            idle: stats.idle as u64,
+            replaced: stats.replaced,
+        }
+    });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,25 +119,35 @@ pub fn run(globals: &GlobalArgs, args: ServeArgs) -> Result<Stopped, CliError> {
         // server gracefully, not kill it.
         let shutdown = tezos_signer::shutdown_signal()
             .map_err(|e| CliError::new("io", format!("cannot handle SIGTERM/SIGINT: {e}")))?;
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| CliError::new("io", format!("cannot listen on {}: {e}", args.listen)))?;
+            .map_err(|e| CliError::new("io", format!("cannot listen on {listen}: {e}")))?;
         let address = listener
             .local_addr()
             .map_err(|e| CliError::new("io", format!("cannot read the listening address: {e}")))?;
-        crate::print::stderr_line(&format!("tezos-hsm serve: listening on http://{address}"));
+        crate::print::stderr_line(&format!(
+            "tezos-hsm serve: listening on {scheme}://{address}"
+        ));
         let router = tezos_signer::router(signer);
-        tezos_signer::serve_with(listener, router, shutdown, options, tezos_signer::PlainTcp)
-            .await
-            .map_err(|e| CliError::new("io", format!("the server failed: {e}")))?;
+        match tls {
+            Some(tls) => {
+                let tls = TlsAccept::new(tls);
+                tezos_signer::serve_with(listener, router, shutdown, options, tls).await
+            }
+            None => {
+                let plain = tezos_signer::PlainTcp;
+                tezos_signer::serve_with(listener, router, shutdown, options, plain).await
+            }
+        }
+        .map_err(|e| CliError::new("io", format!("the server failed: {e}")))?;
         Ok::<_, CliError>(address)
     })?;
     // Signing threads still running (a request past its deadline) finish and record what they
     // signed before the store and the token go.
     runtime.shutdown_timeout(grace);
     drop(hsm);
-    Ok(Stopped {
+    Ok(ServeOutput::Stopped(Stopped {
         address: address.to_string(),
         keys: served,
-    })
+    }))
 }

@@ -14,9 +14,7 @@
 
 use std::path::Path;
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
@@ -76,7 +74,12 @@ impl ApiKeyRefusal {
 
 impl IntoResponse for ApiKeyRefusal {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"kind": self.kind(), "message": self.to_string()}});
+        // The error body of every signer error (`crate::error`): an Octez error trace.
+        let body = serde_json::json!([{
+            "kind": self.kind(),
+            "id": format!("tezos_hsm.{}", self.kind()),
+            "msg": self.to_string(),
+        }]);
         (self.status(), axum::Json(body)).into_response()
     }
 }
@@ -180,22 +183,6 @@ impl ApiKey {
             Ok(())
         } else {
             Err(ApiKeyRefusal::Wrong(self.header.clone()))
-        }
-    }
-
-    /// An axum middleware refusing requests without the key:
-    /// `router.layer(axum::middleware::from_fn_with_state(api_key, ApiKey::require))`.
-    pub async fn require(
-        State(api_key): State<std::sync::Arc<ApiKey>>,
-        request: Request,
-        next: Next,
-    ) -> Response {
-        match api_key.check(request.headers()) {
-            Ok(()) => next.run(request).await,
-            Err(refusal) => {
-                tracing::warn!(kind = refusal.kind(), path = %request.uri().path(), "request refused");
-                refusal.into_response()
-            }
         }
     }
 }

@@ -20,6 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tezos_keys::GuardError;
 
+use crate::auth::AuthError;
 use crate::policy::PolicyError;
 
 /// Why a request got no signature (or no answer).
@@ -58,6 +59,9 @@ pub enum SignerError {
     /// A request this signer refuses by configuration, answered with octez-signer's message.
     #[error("{0}")]
     NotAllowed(&'static str),
+    /// The key requires authenticated requests and this one is not (see [`crate::auth`]).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     /// The key's rules refuse the request.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -91,6 +95,7 @@ impl SignerError {
     /// | `unknown_key` | 404 | [`SignerError::UnknownKey`] |
     /// | `unsupported_key_type` | 404 | [`SignerError::UnsupportedKeyType`] (tz4, tz5) |
     /// | `not_allowed` | 403 | [`SignerError::NotAllowed`] (`known_keys`, `bls_prove_possession`) |
+    /// | `authentication_required`, `authentication_malformed`, `authentication_refused` | 403 | [`SignerError::Auth`] ([`AuthError::kind`]) |
     /// | `policy_kind_not_allowed`, `policy_chain_not_allowed`, `policy_operation_not_allowed`, `policy_operation_not_listed` | 403 | the key's rules refuse it ([`PolicyError`]) |
     /// | `watermark_not_allowed` | 403 | the guard's own kind check ([`GuardError::PolicyRefused`]) |
     /// | `double_sign` | 409 | [`GuardError::DoubleSign`]: the high-watermark refused it |
@@ -105,6 +110,7 @@ impl SignerError {
             Self::UnknownKey { .. } => "unknown_key",
             Self::UnsupportedKeyType { .. } => "unsupported_key_type",
             Self::NotAllowed(_) => "not_allowed",
+            Self::Auth(e) => e.kind(),
             Self::Policy(e) => e.kind(),
             Self::Guard(e) => e.kind(),
             Self::DeadlineExceeded { .. } => "deadline_exceeded",
@@ -119,6 +125,7 @@ impl SignerError {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnknownKey { .. } | Self::UnsupportedKeyType { .. } => StatusCode::NOT_FOUND,
             Self::NotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::Auth(e) => e.status(),
             Self::Policy(e) if !e.is_refusal() => StatusCode::BAD_REQUEST,
             Self::Policy(_) => StatusCode::FORBIDDEN,
             Self::Guard(e) => guard_status(e),
@@ -203,6 +210,16 @@ mod tests {
                 404,
             ),
             (SignerError::NotAllowed("no"), "not_allowed", 403),
+            (
+                SignerError::Auth(crate::auth::AuthError::Missing { pkh: key }),
+                "authentication_required",
+                403,
+            ),
+            (
+                SignerError::Auth(crate::auth::AuthError::Refused { pkh: key }),
+                "authentication_refused",
+                403,
+            ),
             (
                 SignerError::Policy(PolicyError::KindNotAllowed {
                     watermark: Watermark::Block,

@@ -31,8 +31,10 @@ pub const PROBE_MESSAGE: &[u8] = b"tezos-hsm health probe: not a Tezos operation
 /// How long an answer is reused by default.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(5);
 
-/// How long a probe may take by default before it counts as failed.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a probe may take by default before it counts as failed: inside the request
+/// deadline (3 s, `crate::DEFAULT_REQUEST_DEADLINE`), so `/healthz` answers `{"ready": false}`
+/// rather than a deadline error.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Probe = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 

@@ -16,6 +16,8 @@
 //! | `tezos_signer_pool_sessions_replaced_total` | counter | | dead sessions the pool replaced |
 //! | `tezos_signer_ready` | gauge | | the last health probe's answer (1 ready, 0 not) |
 
+mod timed;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +27,8 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+
+pub use timed::{TimedSigner, TimedStore};
 
 /// The content type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

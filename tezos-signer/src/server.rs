@@ -33,21 +33,36 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::error::SignerError;
-use crate::protocol::{
-    self, AuthorizedKeysAnswer, PublicKeyAnswer, SignQuery, SignatureAnswer, MAX_BODY_BYTES,
-};
+use crate::health::HealthProbe;
+use crate::metrics::Metrics;
+use crate::protocol::{self, PublicKeyAnswer, SignQuery, SignatureAnswer, MAX_BODY_BYTES};
 use crate::signer::Signer;
 
 /// The Octez remote-signer services over `signer` (see [`crate::protocol`]), with the body
 /// limit and the per-request deadline. Add routes (`merge`) and layers (`layer`) to it for
 /// metrics, health, authentication.
+///
+/// Also `GET /metrics` ([`crate::metrics`]) and `GET /healthz` ([`crate::health`]); with an
+/// API key ([`Signer::with_api_key`]) every Octez service requires it, `/metrics` and
+/// `/healthz` do not (a load balancer's or Prometheus's probe).
 pub fn router(signer: Signer) -> Router {
     let deadline = signer.deadline();
-    Router::new()
+    let mut octez = Router::new()
         .route("/keys/{pkh}", get(public_key).post(sign))
         .route("/authorized_keys", get(authorized_keys))
         .route("/known_keys", get(known_keys))
-        .route("/bls_prove_possession/{pkh}", get(prove_possession))
+        .route("/bls_prove_possession/{pkh}", get(prove_possession));
+    if signer.api_key().is_some() {
+        octez = octez.layer(middleware::from_fn_with_state(
+            signer.clone(),
+            require_api_key,
+        ));
+    }
+    let operations = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz));
+    octez
+        .merge(operations)
         .fallback(no_such_service)
         .method_not_allowed_fallback(no_such_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -89,12 +104,38 @@ async fn sign(
 }
 
 /// `GET /authorized_keys`, from memory: octez-client asks it before every signature.
-async fn authorized_keys(State(signer): State<Signer>) -> Json<AuthorizedKeysAnswer> {
-    Json(AuthorizedKeysAnswer {
-        authorized_keys: signer
-            .authorized_keys()
-            .map(|keys| keys.iter().map(ToString::to_string).collect()),
-    })
+async fn authorized_keys(State(signer): State<Signer>) -> Response {
+    signer.authorized_keys().response()
+}
+
+/// `GET /metrics`.
+async fn metrics(State(signer): State<Signer>) -> Response {
+    Metrics::handler(State(Arc::clone(signer.metrics()))).await
+}
+
+/// `GET /healthz`.
+async fn healthz(State(signer): State<Signer>) -> Response {
+    HealthProbe::handler(State(Arc::clone(signer.health()))).await
+}
+
+/// The API key of [`Signer::with_api_key`] on an Octez service; a refusal is counted.
+async fn require_api_key(State(signer): State<Signer>, request: Request, next: Next) -> Response {
+    let Some(api_key) = signer.api_key() else {
+        return next.run(request).await;
+    };
+    match api_key.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
+            signer.metrics().refusal(refusal.kind());
+            tracing::info!(
+                outcome = refusal.kind(),
+                status = refusal.status().as_u16(),
+                path = ?request.uri().path().chars().take(80).collect::<String>(),
+                "refused"
+            );
+            refusal.into_response()
+        }
+    }
 }
 
 async fn known_keys() -> SignerError {

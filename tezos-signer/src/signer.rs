@@ -2,13 +2,18 @@
 //! every signing request takes through them.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tezos_keys::high_watermark::WatermarkStore;
-use tezos_keys::{HighWatermark, PublicKeyHash, Signature};
+use tezos_keys::payload;
+use tezos_keys::{HighWatermark, Signature};
 
+use crate::api_key::ApiKey;
+use crate::auth::AuthorizedKeys;
 use crate::error::SignerError;
+use crate::health::{HealthProbe, DEFAULT_MAX_AGE, DEFAULT_TIMEOUT};
 use crate::keys::{KeySet, ServedKey};
+use crate::metrics::{Metrics, TimedSigner, TimedStore};
 use crate::protocol::{self, SignQuery};
 
 /// How long one request may take, from its first body byte to its answer, by default: well
@@ -34,18 +39,40 @@ pub const DEFAULT_REQUEST_DEADLINE: Duration = Duration::from_secs(3);
 pub struct Signer {
     keys: KeySet,
     guard: Arc<HighWatermark>,
-    authorized_keys: Option<Arc<[PublicKeyHash]>>,
+    auth: Arc<AuthorizedKeys>,
+    api_key: Option<Arc<ApiKey>>,
+    metrics: Arc<Metrics>,
+    health: Arc<HealthProbe>,
+    log_payloads: bool,
     deadline: Duration,
 }
 
 impl Signer {
     /// A signer serving `keys`, every request through the guard over `store` (a
-    /// `FileStore`, or any other [`WatermarkStore`], e.g. a PostgreSQL one).
+    /// `FileStore`, or any other [`WatermarkStore`], e.g. a PostgreSQL one). Its
+    /// [`Metrics`] time the store and the HSM; its [`HealthProbe`] signs with the first served
+    /// key (none served: never ready).
     pub fn new(keys: KeySet, store: Arc<dyn WatermarkStore>) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let store = TimedStore::new(store, Arc::clone(&metrics));
+        let probe = match keys.iter().next() {
+            Some(served) => {
+                HealthProbe::for_key(served.key.clone(), DEFAULT_MAX_AGE, DEFAULT_TIMEOUT)
+            }
+            None => HealthProbe::new(
+                || Err("no key is served".to_owned()),
+                DEFAULT_MAX_AGE,
+                DEFAULT_TIMEOUT,
+            ),
+        };
         Self {
             keys,
             guard: Arc::new(HighWatermark::new(store)),
-            authorized_keys: None,
+            auth: Arc::new(AuthorizedKeys::none()),
+            api_key: None,
+            health: Arc::new(probe.with_metrics(Arc::clone(&metrics))),
+            metrics,
+            log_payloads: false,
             deadline: DEFAULT_REQUEST_DEADLINE,
         }
     }
@@ -57,10 +84,25 @@ impl Signer {
         self
     }
 
-    /// The same signer answering `GET /authorized_keys` with `keys` (authentication on).
+    /// The same signer checking `authentication` signatures (for the keys that require it)
+    /// against `keys`, and answering `GET /authorized_keys` with them.
     #[must_use]
-    pub fn with_authorized_keys(mut self, keys: Vec<PublicKeyHash>) -> Self {
-        self.authorized_keys = Some(keys.into());
+    pub fn with_authorized_keys(mut self, keys: AuthorizedKeys) -> Self {
+        self.auth = Arc::new(keys);
+        self
+    }
+
+    /// The same signer requiring `api_key` on every Octez service (not `/metrics`, `/healthz`).
+    #[must_use]
+    pub fn with_api_key(mut self, api_key: ApiKey) -> Self {
+        self.api_key = Some(Arc::new(api_key));
+        self
+    }
+
+    /// The same signer logging each request's payload (hex) in its log line.
+    #[must_use]
+    pub fn with_log_payloads(mut self, on: bool) -> Self {
+        self.log_payloads = on;
         self
     }
 
@@ -79,10 +121,25 @@ impl Signer {
         &self.guard
     }
 
-    /// The keys whose `authentication` signatures are accepted; `None` when authentication is
-    /// off.
-    pub fn authorized_keys(&self) -> Option<&[PublicKeyHash]> {
-        self.authorized_keys.as_deref()
+    /// The keys whose `authentication` signatures are accepted, and the `GET
+    /// /authorized_keys` answer.
+    pub fn authorized_keys(&self) -> &AuthorizedKeys {
+        &self.auth
+    }
+
+    /// The API key every Octez service requires, if any.
+    pub fn api_key(&self) -> Option<&Arc<ApiKey>> {
+        self.api_key.as_ref()
+    }
+
+    /// The metrics (`GET /metrics`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The health probe (`GET /healthz`).
+    pub fn health(&self) -> &Arc<HealthProbe> {
+        &self.health
     }
 
     /// The served key of the address in a request's path.
@@ -114,17 +171,19 @@ impl Signer {
         query.check()?;
         let served = self.key(address)?;
         if served.rules.require_authentication {
-            // Never a silent fallback: a key that needs authentication is refused until the
-            // authentication check is configured (`auth`).
-            return Err(SignerError::NotAllowed(
-                "this key requires authenticated requests, and authentication is not configured",
-            ));
+            // Over the bytes to sign, watermark included (Octez `handler.ml`,
+            // `check_authorization`). With no authorized key, nothing passes.
+            self.auth.check(
+                served.key.address(),
+                payload,
+                query.authentication.as_deref(),
+            )?;
         }
         served.rules.check(payload)?;
         Ok(self.guard.sign(
             served.key.address(),
             &served.rules.kinds,
-            &served.key,
+            &TimedSigner::new(&served.key, &self.metrics.hsm_sign),
             payload,
         )?)
     }
@@ -136,6 +195,49 @@ impl Signer {
     /// (the signing thread is not interrupted: a signature it makes is recorded by the guard
     /// and returned to the same request when retried).
     pub async fn sign(
+        &self,
+        address: String,
+        query: SignQuery,
+        payload: Vec<u8>,
+    ) -> Result<Signature, SignerError> {
+        let start = Instant::now();
+        let label = self.key(&address).ok().map(|served| served.label.clone());
+        let info = payload::classify(&payload).ok();
+        let payload_hex = self.log_payloads.then(|| hex::encode(&payload));
+        let shown_address: String = address.chars().take(40).collect();
+        let result = self.sign_in_time(address, query, payload).await;
+        let latency = start.elapsed();
+        self.metrics.request.observe(latency);
+        let kind = info.map(|i| i.watermark.name());
+        let outcome = match &result {
+            Ok(_) => {
+                self.metrics
+                    .signature(label.as_deref().unwrap_or("-"), kind.unwrap_or("-"));
+                "signed"
+            }
+            Err(e) => {
+                self.metrics.refusal(e.kind());
+                e.kind()
+            }
+        };
+        // One line per request; the address as sent is shown escaped (`?`), so it cannot forge
+        // a line; never a PIN or key byte, the payload only when asked.
+        tracing::info!(
+            key = label.as_deref(),
+            address = ?shown_address,
+            kind,
+            level = info.and_then(|i| i.level),
+            round = info.and_then(|i| i.round),
+            outcome,
+            status = result.as_ref().err().map_or(200, |e| e.status().as_u16()),
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            payload = payload_hex.as_deref(),
+            "sign"
+        );
+        result
+    }
+
+    async fn sign_in_time(
         &self,
         address: String,
         query: SignQuery,

@@ -1,34 +1,26 @@
-//! HTTPS: a rustls server configuration from PEM files ([`server_config`]) and a listener that
-//! hands axum TLS streams ([`TlsListener`]).
+//! HTTPS: a rustls server configuration from PEM files ([`server_config`]) and the TLS
+//! handshake of each connection for [`crate::serve_with`] ([`TlsAccept`]).
 //!
 //! Like `octez-signer launch https signer <cert> <key>` (remote-signer.md §2.2), the certificate
 //! chain and private key come from files. rustls runs on `ring` (see Cargo.toml for why), with
 //! its safe defaults: TLS 1.2 and 1.3, no client certificates, ALPN `http/1.1` (octez-client and
 //! Taquito speak HTTP/1.1).
 //!
-//! Handshakes run in tasks of their own, at most [`MAX_HANDSHAKES`] at once, each within
-//! [`HANDSHAKE_TIMEOUT`], so a client that connects and stays silent cannot hold up the others;
-//! a failed handshake is logged and dropped, and the server goes on.
+//! Each handshake runs in its connection's own task within the header timeout of
+//! [`crate::ServeOptions`], so a client that connects and stays silent cannot hold up the
+//! others; a failed handshake is logged and dropped, and the server goes on.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-/// How long a client has to complete its TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Handshakes under way at most; further connections wait to be accepted.
-pub const MAX_HANDSHAKES: usize = 256;
+use crate::server::Accept;
 
 /// The certificate or key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -152,98 +144,44 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     Ok(Arc::new(config))
 }
 
-/// A TCP listener whose accepted connections have completed a TLS handshake: give it to
-/// `axum::serve` in place of a `TcpListener`.
+/// HTTPS for [`crate::serve_with`]: the TLS handshake of each accepted connection (bounded by
+/// [`crate::ServeOptions::header_read_timeout`], in the connection's own task, so a client that
+/// connects and stays silent holds up no one).
 ///
-/// Dropping it (as `axum::serve` does when it shuts down) stops accepting and closes the socket.
-pub struct TlsListener {
-    accepted: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local_addr: SocketAddr,
-    acceptor: JoinHandle<()>,
-}
+/// ```no_run
+/// # async fn run(router: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::path::Path;
+/// use tezos_signer::tls::{server_config, TlsAccept};
+/// let tls = TlsAccept::new(server_config(Path::new("cert.pem"), Path::new("key.pem"))?);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:6732").await?;
+/// tezos_signer::serve_with(listener, router, tezos_signer::shutdown_signal()?, Default::default(), tls).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TlsAccept(TlsAcceptor);
 
-impl std::fmt::Debug for TlsListener {
+impl std::fmt::Debug for TlsAccept {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsListener")
-            .field("local_addr", &self.local_addr)
-            .finish_non_exhaustive()
+        f.write_str("TlsAccept")
     }
 }
 
-impl TlsListener {
-    /// Accepts TCP connections on `listener` and runs the TLS handshake of each with `config`.
-    /// Must be called inside a tokio runtime.
-    ///
-    /// # Errors
-    /// The listener's I/O error when it has no local address.
-    pub fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
-        let local_addr = listener.local_addr()?;
-        let (sender, accepted) = mpsc::channel(64);
-        let acceptor = tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), sender));
-        Ok(Self {
-            accepted,
-            local_addr,
-            acceptor,
-        })
+impl TlsAccept {
+    /// Handshakes with `config` (from [`server_config`]).
+    pub fn new(config: Arc<rustls::ServerConfig>) -> Self {
+        Self(TlsAcceptor::from(config))
     }
 }
 
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.acceptor.abort();
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    sender: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    loop {
-        let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
-            return;
-        };
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little rather than spin
-                // (as axum's own TcpListener does).
-                tracing::warn!(error = %e, "accepting a connection failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let acceptor = acceptor.clone();
-        let sender = sender.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => {
-                    // The server is gone when the receiver is: drop the connection.
-                    let _ = sender.send((stream, peer)).await;
-                }
-                Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-            }
-        });
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
+impl Accept for TlsAccept {
     type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.accepted.recv().await {
-            Some(accepted) => accepted,
-            // The accept loop only ends when aborted, i.e. when this listener is dropped.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local_addr)
+    async fn accept(&self, stream: TcpStream) -> io::Result<Self::Io> {
+        let peer = stream.peer_addr().ok();
+        self.0.accept(stream).await.inspect_err(|e| {
+            tracing::info!(peer = ?peer, error = %e, "TLS handshake failed");
+        })
     }
 }
 

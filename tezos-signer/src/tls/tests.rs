@@ -2,10 +2,16 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use axum::routing::get;
 use axum::Router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio_rustls::TlsConnector;
+
+use crate::ServeOptions;
 
 use super::*;
 
@@ -58,17 +64,24 @@ async fn get_over_tls(
 
 async fn serve(
     config: Arc<rustls::ServerConfig>,
-) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, JoinHandle<()>) {
-    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let listener = TlsListener::new(tcp, config).unwrap();
-    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let router = Router::new().route("/hello", get(|| async { "over https" }));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = ServeOptions {
+        header_read_timeout: Duration::from_secs(2),
+        ..ServeOptions::default()
+    };
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        crate::serve_with(listener, router, shutdown, options, TlsAccept::new(config))
             .await
             .unwrap();
     });
