@@ -309,6 +309,82 @@ fn authenticated_requests_are_checked_per_key_and_counted() {
     );
 }
 
+/// An `authentication` made by PyTezos, an implementation independent of this project
+/// (`tezos-signer/tests/independent/authenticate.py`, the virtualenv of `scripts/ensure-deps.sh
+/// --with-interop`): (its client public key, the signature) for `signer` and `data`.
+fn pytezos_authentication(signer: &str, data: &[u8]) -> (String, String) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var_os("TEZOS_HSM_INTEROP_PYTHON").map_or_else(
+        || root.join("target/interop/venv/bin/python"),
+        PathBuf::from,
+    );
+    assert!(
+        python.is_file(),
+        "PyTezos is not installed: run scripts/ensure-deps.sh --with-interop"
+    );
+    let mut child = std::process::Command::new(python)
+        .arg(root.join("tezos-signer/tests/independent/authenticate.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let record = serde_json::json!({
+        "secret_hex": "42".repeat(32), "curve": "p2", "signer": signer,
+        "data_hex": hex::encode(data), "layout": "octez",
+    });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{record}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        answer["public_key"].as_str().unwrap().to_string(),
+        answer["authentication"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn an_authentication_made_by_pytezos_is_accepted() {
+    let (home, baker, _) = home();
+    let payload = payloads::transaction(9);
+    let (client, authentication) = pytezos_authentication(&baker, &payload);
+    let served = serve(
+        &home,
+        &[
+            "--key",
+            "baker",
+            "--require-authentication",
+            "--authorized-key",
+            &client,
+        ],
+    );
+    let body = sign_body(&payload);
+    let post = |query: &str| {
+        request(
+            served.address,
+            "POST",
+            &format!("/keys/{baker}{query}"),
+            &[],
+            Some(body.as_bytes()),
+        )
+    };
+    assert_eq!(
+        post(&format!("?authentication={authentication}")).status,
+        200
+    );
+    assert_refused(&post(""), 403, "authentication_required");
+    let (_, for_other_bytes) = pytezos_authentication(&baker, &payloads::transaction(10));
+    assert_refused(
+        &post(&format!("?authentication={for_other_bytes}")),
+        403,
+        "authentication_refused",
+    );
+}
+
 #[test]
 fn the_api_key_is_required_on_signer_requests_only() {
     let (home, baker, _) = home();
