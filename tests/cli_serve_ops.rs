@@ -736,34 +736,54 @@ fn profile_module() -> PathBuf {
     path
 }
 
-softhsm_test!(fn healthz_is_503_once_the_module_has_failed(token) {
+/// A P-256 key `baker` on the test token, and `serve --key baker` through the CloudHSM profile
+/// with its fault variables `faults`: (the server, the key's address, the home).
+fn serve_through_profile(
+    token: &common::TestToken,
+    faults: &[(&str, &str)],
+) -> (Served, String, CliHome) {
     let baker = {
         let hsm = token.open();
-        hsm.generate_ec_key(&cryptoki_ops::EcKeySpec::new(cryptoki_ops::Curve::P256, "baker")).unwrap();
-        let key = tezos_keys::HsmKey::open(&hsm, &cryptoki_ops::KeySelector::Label("baker".into())).unwrap();
+        hsm.generate_ec_key(&cryptoki_ops::EcKeySpec::new(
+            cryptoki_ops::Curve::P256,
+            "baker",
+        ))
+        .unwrap();
+        let key = tezos_keys::HsmKey::open(&hsm, &cryptoki_ops::KeySelector::Label("baker".into()))
+            .unwrap();
         key.address().to_string()
     };
     let home = CliHome::new();
     let module = profile_module();
     // The test's own SoftHSM2 store, which the tool keeps only when given a module.
     let conf = std::env::var("SOFTHSM2_CONF").unwrap();
-    let envs = [
+    let mut envs = vec![
         ("SOFTHSM2_CONF", conf.as_str()),
         ("CLOUDHSM_PROFILE_SOFTHSM2", token.module.to_str().unwrap()),
         ("PROFILE_TEST_PIN", common::USER_PIN),
-        // After this many session calls the device is gone (cloudhsm-profile/src/faults.rs).
-        ("CLOUDHSM_PROFILE_REMOVE_AFTER", "60"),
     ];
-    std::fs::create_dir_all(home.path().join("watermarks")).unwrap();
+    envs.extend_from_slice(faults);
     let watermarks = home.path().join("watermarks");
+    std::fs::create_dir_all(&watermarks).unwrap();
     let args = [
-        "--module", module.to_str().unwrap(),
-        "--token", &token.label,
-        "--pin", "env:PROFILE_TEST_PIN",
-        "--watermark-dir", watermarks.to_str().unwrap(),
-        "--key", "baker",
+        "--module",
+        module.to_str().unwrap(),
+        "--token",
+        &token.label,
+        "--pin",
+        "env:PROFILE_TEST_PIN",
+        "--watermark-dir",
+        watermarks.to_str().unwrap(),
+        "--key",
+        "baker",
     ];
     let served = Served::start(home.path(), &args, &envs).unwrap_or_else(|e| panic!("{e}"));
+    (served, baker, home)
+}
+
+softhsm_test!(fn healthz_is_503_once_the_module_has_failed(token) {
+    // After this many session calls the device is gone (cloudhsm-profile/src/faults.rs).
+    let (served, baker, _home) = serve_through_profile(token, &[("CLOUDHSM_PROFILE_REMOVE_AFTER", "60")]);
     assert_eq!(served.get("/healthz").json(), serde_json::json!({"ready": true}));
     // Sign until the device is gone: a 503, never a crash.
     let mut failed = None;
@@ -782,4 +802,17 @@ softhsm_test!(fn healthz_is_503_once_the_module_has_failed(token) {
     assert_eq!((health.status, health.json()), (503, serde_json::json!({"ready": false})));
     let metrics = served.get("/metrics").body;
     assert_eq!(sample(&metrics, "tezos_signer_ready"), Some(0.0), "{metrics}");
+});
+
+softhsm_test!(fn replaced_sessions_are_counted_while_every_signature_succeeds(token) {
+    // Every session dies at its 5th, 10th, ... call: the pool replaces it and retries.
+    let (served, baker, _home) = serve_through_profile(token, &[("CLOUDHSM_PROFILE_DEAD_SESSION_EVERY", "5")]);
+    for n in 0..20u8 {
+        let answer = served.sign(&baker, &payloads::transaction(n));
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let metrics = served.get("/metrics").body;
+    let replaced = sample(&metrics, "tezos_signer_pool_sessions_replaced_total").unwrap();
+    assert!(replaced >= 1.0, "{metrics}");
+    assert_eq!(sample(&metrics, "tezos_signer_signatures_total{key=\"baker\",kind=\"generic\"}"), Some(20.0));
 });
