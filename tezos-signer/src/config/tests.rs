@@ -356,3 +356,22 @@ fn error_kinds_are_stable() {
         assert_eq!(error.kind(), kind);
     }
 }
+
+/// The example of the README's "Configuration file" section is a valid configuration.
+#[test]
+fn the_readme_example_is_valid() {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("### Configuration file")
+        .nth(1)
+        .expect("the README has its Configuration file section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml example in it");
+    let config = parse(example).unwrap_or_else(|e| panic!("{e}\n{example}"));
+    assert_eq!(config.keys.len(), 2);
+    assert!(config.tls.is_some() && config.api_key.is_some());
+    assert!(config.requires_authentication());
+}
