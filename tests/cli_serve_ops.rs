@@ -719,23 +719,6 @@ fn tls_and_config_errors_stop_it_before_it_listens() {
     assert!(stderr.contains("use one of them"), "{stderr}");
 }
 
-/// The profile module, built next to the test binary (`cargo build -p cloudhsm-profile`).
-fn profile_module() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("libcloudhsm_profile.so");
-    assert!(
-        path.exists(),
-        "{} is missing: cargo build -p cloudhsm-profile",
-        path.display()
-    );
-    path
-}
-
 /// A P-256 key `baker` on the test token, and `serve --key baker` through the CloudHSM profile
 /// with its fault variables `faults`: (the server, the key's address, the home).
 fn serve_through_profile(
@@ -754,7 +737,7 @@ fn serve_through_profile(
         key.address().to_string()
     };
     let home = CliHome::new();
-    let module = profile_module();
+    let module = common::profile_module();
     // The test's own SoftHSM2 store, which the tool keeps only when given a module.
     let conf = std::env::var("SOFTHSM2_CONF").unwrap();
     let mut envs = vec![
