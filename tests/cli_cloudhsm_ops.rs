@@ -184,7 +184,14 @@ softhsm_test!(fn cluster_check_on_cloudhsm_fails_on_partial_coverage_naming_it(t
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&text.stdout);
-    assert!(stdout.contains("baker") && stdout.contains("partial"), "{stdout}");
+    // Both halves of `baker` named, with what is partial, and the verdict.
+    let named: Vec<&str> = stdout.lines().filter(|l| l.contains("NOT on every HSM (")).collect();
+    assert_eq!(named.len(), 2, "{stdout}");
+    for (line, class) in named.iter().zip(["private-key 'baker' 0x", "public-key 'baker' 0x"]) {
+        assert!(line.starts_with(class), "{stdout}");
+        assert!(line.ends_with(": NOT on every HSM (key-owner key_owner: partial; cluster-coverage: partial)"), "{stdout}");
+    }
+    assert!(stdout.contains("coverage NOT full: see above"), "{stdout}");
 });
 
 softhsm_test!(fn wrapping_as_a_user_the_key_is_only_shared_with_says_run_as_the_owner(token) {

@@ -150,6 +150,12 @@ fn a_well_formed_chain_verifies() {
         .into_result()
         .unwrap();
     assert_eq!(report.links.len(), 8);
+    assert!(report.verified);
+    assert!(
+        report.links.iter().all(|l| l.ok && l.error.is_none()),
+        "{:#?}",
+        report.links
+    );
     assert_eq!(report.hsm_subject, "CN=HSM:1234:PARTN:5");
 }
 
