@@ -225,6 +225,15 @@ impl Context {
         self.session(&self.config(Role::User)?)
     }
 
+    /// The current token, logged in as the user, with its configuration changed by `adjust`
+    /// (e.g. `serve`'s pool checkout timeout).
+    pub fn open_with(
+        &self,
+        adjust: impl FnOnce(HsmConfig) -> HsmConfig,
+    ) -> Result<Session, CliError> {
+        self.session(&adjust(self.config(Role::User)?))
+    }
+
     /// Token `label` of the same module, logged in as the user.
     pub fn open_token(&self, label: &str) -> Result<Session, CliError> {
         self.session(&self.config_for(Some(label), Role::User)?)

@@ -32,6 +32,10 @@ use crate::error::CliError;
 /// PostgreSQL store of `--watermark-db` has its own.)
 const STORE_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a request waits for a free session of the HSM's pool: inside the request's
+/// deadline (the pool's default, 10 s, is for commands that run once).
+const SESSION_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What `serve` prints when it has stopped.
 #[derive(Serialize)]
 pub struct Stopped {
@@ -85,7 +89,8 @@ pub fn run(globals: &GlobalArgs, args: ServeArgs) -> Result<ServeOutput, CliErro
             Arc::new(FileStore::open(&ctx.watermark_dir)?.with_lock_timeout(STORE_LOCK_TIMEOUT))
         }
     };
-    let session = ctx.open()?;
+    // A request waits for a free HSM session no longer than its deadline lets it.
+    let session = ctx.open_with(|config| config.with_checkout_timeout(SESSION_CHECKOUT_TIMEOUT))?;
     let keys = KeySet::load(&session, &plan.labels, |label| plan.rules_for(label))?;
     let served = keys.len();
     drop(ctx);

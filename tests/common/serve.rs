@@ -136,14 +136,19 @@ impl Served {
         self.child.as_ref().expect("running").id()
     }
 
-    /// Sends SIGTERM and waits (at most 30 s) for the exit; returns its status and stdout.
-    pub fn terminate(&mut self) -> (ExitStatus, String) {
-        let mut child = self.child.take().expect("running");
+    /// Sends SIGTERM (and returns at once).
+    pub fn send_term(&self) {
+        let pid = self.pid().to_string();
         let status = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &pid])
             .status()
             .expect("kill");
         assert!(status.success());
+    }
+
+    /// Waits (at most 30 s) for the exit; returns its status and stdout.
+    pub fn wait_exit(&mut self) -> (ExitStatus, String) {
+        let mut child = self.child.take().expect("running");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait") {
@@ -160,6 +165,12 @@ impl Served {
             let _ = out.read_to_string(&mut stdout);
         }
         (status, stdout)
+    }
+
+    /// Sends SIGTERM and waits (at most 30 s) for the exit; returns its status and stdout.
+    pub fn terminate(&mut self) -> (ExitStatus, String) {
+        self.send_term();
+        self.wait_exit()
     }
 }
 
@@ -193,10 +204,17 @@ pub fn http(
     read_answer(&mut stream)
 }
 
-/// Reads an HTTP answer to the end of the connection.
+/// Reads an HTTP answer to the end of the connection: `UnexpectedEof` when the connection
+/// closed before any byte of an answer, `InvalidData` for a partial answer.
 pub fn read_answer(stream: &mut TcpStream) -> std::io::Result<Answer> {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
+    if raw.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the connection closed before an answer",
+        ));
+    }
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| {
         std::io::Error::new(

@@ -244,9 +244,17 @@ impl Signer {
         payload: Vec<u8>,
     ) -> Result<Signature, SignerError> {
         let signer = self.clone();
-        let task =
-            tokio::task::spawn_blocking(move || signer.sign_blocking(&address, &query, &payload));
-        match tokio::time::timeout(self.deadline, task).await {
+        let deadline = self.deadline;
+        let started = std::time::Instant::now();
+        let task = tokio::task::spawn_blocking(move || {
+            // Queued behind other blocking work past the deadline: the client has had its
+            // 503 already, so the HSM and the store are not asked for a signature nobody takes.
+            if started.elapsed() >= deadline {
+                return Err(SignerError::DeadlineExceeded { deadline });
+            }
+            signer.sign_blocking(&address, &query, &payload)
+        });
+        match tokio::time::timeout(deadline, task).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => Err(SignerError::Internal(format!(
                 "the signing task failed: {join}"
