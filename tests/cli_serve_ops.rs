@@ -799,3 +799,41 @@ softhsm_test!(fn replaced_sessions_are_counted_while_every_signature_succeeds(to
     assert!(replaced >= 1.0, "{metrics}");
     assert_eq!(sample(&metrics, "tezos_signer_signatures_total{key=\"baker\",kind=\"generic\"}"), Some(20.0));
 });
+
+softhsm_test!(fn the_configuration_file_alone_names_module_token_pin_store_and_keys(token) {
+    let address = {
+        let hsm = token.open();
+        hsm.generate_ec_key(&cryptoki_ops::EcKeySpec::new(cryptoki_ops::Curve::Secp256k1, "baker")).unwrap();
+        hsm.generate_ec_key(&cryptoki_ops::EcKeySpec::new(cryptoki_ops::Curve::Secp256k1, "other")).unwrap();
+        let key = tezos_keys::HsmKey::open(&hsm, &cryptoki_ops::KeySelector::Label("baker".into())).unwrap();
+        key.address().to_string()
+    };
+    let home = CliHome::new();
+    let dir = home.path().join("etc");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::create_dir(dir.join("watermarks")).unwrap();
+    write_private(&dir, "pin", &format!("{}\n", common::USER_PIN));
+    // Relative paths: relative to the file's directory.
+    let config = write_private(
+        &dir,
+        "serve.toml",
+        &format!(
+            "module = \"{}\"\ntoken = \"{}\"\npin = \"file:pin\"\nwatermark_dir = \"watermarks\"\n\
+             [keys.baker]\nallow = [\"attestation\"]\nchains = [\"NetXdQprcVkpaWU\"]\n",
+            token.module.display(),
+            token.label
+        ),
+    );
+    let conf = std::env::var("SOFTHSM2_CONF").unwrap();
+    let served = Served::start(home.path(), &["--config", config.to_str().unwrap()], &[("SOFTHSM2_CONF", &conf)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(served.sign(&address, &payloads::attestation(7, 0, 1)).status, 200);
+    assert!(dir.join("watermarks").join(format!("{address}.json")).is_file(), "the file's store holds the record");
+    // Its rules: attestations on mainnet only; only the listed key is served.
+    assert_refused(&served.sign(&address, &payloads::transaction(1)), 403, "policy_kind_not_allowed");
+    let mut elsewhere = payloads::attestation(8, 0, 1);
+    elsewhere[1..5].copy_from_slice(&[1, 2, 3, 4]);
+    assert_refused(&served.sign(&address, &elsewhere), 403, "policy_chain_not_allowed");
+    let known = served.get("/metrics").body;
+    assert!(!known.contains("other"), "{known}");
+});

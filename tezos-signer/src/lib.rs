@@ -9,8 +9,11 @@
 //!   high-watermark guard over an `Arc<dyn WatermarkStore>`, then the HSM.
 //! - [`server`]: [`router`] and [`serve`]: limits, deadlines, graceful shutdown.
 //! - [`error`]: [`SignerError`], its stable kinds, HTTP statuses and JSON bodies.
-//! - `config`, `auth`, `metrics`, `health`, `tls`: the TOML configuration, authenticated
-//!   requests, Prometheus metrics, the health probe, HTTPS.
+//! - [`config`]: the TOML configuration of `tezos-hsm serve --config` (and its summary).
+//! - [`auth`]: Octez authenticated requests and the `GET /authorized_keys` answer;
+//!   [`api_key`]: the optional `x-api-key`-style header.
+//! - [`metrics`]: `GET /metrics` (Prometheus text), the HSM and the store timed;
+//!   [`health`]: `GET /healthz`, a cached HSM signing probe; [`tls`]: HTTPS from PEM files.
 //!
 //! ```no_run
 //! use std::sync::Arc;

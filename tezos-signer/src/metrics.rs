@@ -10,7 +10,7 @@
 //! | `tezos_signer_signatures_total` | counter | `key`, `kind` | signatures returned (a recorded signature given back again counts too) |
 //! | `tezos_signer_refusals_total` | counter | `reason` | requests refused, by error kind (`double_sign`, `policy_refused`, `authentication_refused`, …) |
 //! | `tezos_signer_hsm_sign_seconds` | histogram | | time of one HSM signature (`C_Sign` through the session pool) |
-//! | `tezos_signer_watermark_store_seconds` | histogram | | time of one check-and-record in the double-signing store |
+//! | `tezos_signer_watermark_store_seconds` | histogram | | time in the double-signing store per guarded request: waiting for the key's record, reading, writing and releasing it (not the HSM call in between; [`TimedStore`]) |
 //! | `tezos_signer_request_seconds` | histogram | | time of one signing request, from its bytes read to its answer |
 //! | `tezos_signer_pool_sessions` | gauge | `state` = `in_use`, `idle` | PKCS#11 sessions of the pool |
 //! | `tezos_signer_pool_sessions_replaced_total` | counter | | dead sessions the pool replaced |
@@ -233,7 +233,7 @@ impl Metrics {
         self.watermark_store.render(
             &mut out,
             "tezos_signer_watermark_store_seconds",
-            "Time of one check-and-record in the double-signing store, in seconds.",
+            "Time in the double-signing store per guarded request (lock, read, write, release), in seconds.",
         );
         self.request.render(
             &mut out,
