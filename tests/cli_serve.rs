@@ -264,6 +264,14 @@ fn startup_errors_say_what_is_wrong_before_listening() {
         .expect("unknown key: no server");
     assert!(stderr.contains("nope"), "{stderr}");
 
+    let stderr = Served::start(home.path(), &["--key", "baker", "--key", "baker"], &[])
+        .err()
+        .expect("one key twice: no server");
+    assert!(
+        stderr.contains("duplicate_key") || stderr.contains("same key"),
+        "{stderr}"
+    );
+
     let stderr = Served::start(home.path(), &["--allow", "block,bogus"], &[])
         .err()
         .expect("unknown kind: no server");

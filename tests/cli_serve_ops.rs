@@ -523,7 +523,7 @@ fn metrics_health_and_log_lines_follow_what_happened() {
 
     // One log line per request: key, kind, level, outcome, latency; the payload only because
     // --log-payloads was given.
-    let stderr = served.stderr();
+    let stderr = served.stderr_when(|s| s.lines().filter(|l| l.contains(" sign ")).count() >= 6);
     let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(" sign ")).collect();
     assert_eq!(lines.len(), 6, "{stderr}");
     assert!(
@@ -564,7 +564,7 @@ fn metrics_health_and_log_lines_follow_what_happened() {
         served.sign(&baker, &payloads::attestation(20, 0, 1)).status,
         200
     );
-    let stderr = served.stderr();
+    let stderr = served.stderr_when(|s| s.contains("\"sign\""));
     let line = stderr
         .lines()
         .find(|l| l.contains("\"sign\""))

@@ -131,6 +131,19 @@ impl Served {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// What it printed on stderr, once `done` holds for it (at most 10 s): a line the server
+    /// wrote before answering may reach the reader thread after the answer reached the test.
+    pub fn stderr_when(&self, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.stderr();
+            if done(&text) || std::time::Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
