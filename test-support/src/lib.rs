@@ -17,6 +17,7 @@
 pub mod capabilities;
 pub mod ceremony;
 pub mod cli;
+pub mod http;
 pub mod objects;
 pub mod payloads;
 pub mod standin_token;

@@ -138,8 +138,9 @@ async function checkKey(args, pkh, errors) {
       if (problems.length === 0) result.verified += 1;
       errors.push(...problems);
     } catch (error) {
-      // 403 becomes OperationNotAuthorizedError in RemoteSigner.
-      if (args.michelson === 'refused' && error.name === 'OperationNotAuthorizedError') {
+      // RemoteSigner turns a 403 into OperationNotAuthorizedError (named OperationNotAuthorized),
+      // keeping the HTTP error as its cause.
+      if (args.michelson === 'refused' && error.name === 'OperationNotAuthorized' && error.cause?.status === 403) {
         result.michelson_refused = true;
       } else {
         errors.push(`${pkh} michelson: ${error.name}: ${error.message}`);

@@ -1,0 +1,564 @@
+//! The remote signer's overheads, measured side by side (issue 16; BENCHMARKS.md "Remote
+//! signer").
+//!
+//! One throw-away SoftHSM2 token, one P-256 key. A and B alternate round by round, in slices
+//! (B first in every other round), as in `benches/ratios.rs`; each ratio is the median of the
+//! rounds' ratios of B's time per signature over A's (A's throughput relative to B's), with the
+//! spread (min–max). Pairs:
+//!
+//! - `HTTP, N clients / HsmKey, N threads`: `N` client threads, each with a keep-alive
+//!   connection to `tezos-hsm serve` (a child process on the same token, generic operations,
+//!   verify-after-sign off), against `N` threads calling `HsmKey::sign_allowed` (verify off)
+//!   and encoding the signature, in this process on a pool of `N` sessions. Goal ≥ 0.9. Also
+//!   the latency of one request (p50, p99) on both sides.
+//! - `HTTP block, file store / HTTP generic`: one client signing blocks at increasing levels
+//!   (every signature through the high-watermark guard of the file store, written to disk
+//!   before the reply) against one client signing generic operations, on the same server:
+//!   what the file store costs per consensus signature.
+//! - `HTTP block, PostgreSQL store / HTTP block, file store`: a second server on the same token
+//!   with `--watermark-db` (the PostgreSQL store: one transaction per signature, committed
+//!   before the reply), one client each, blocks at increasing levels: what the PostgreSQL store
+//!   costs per consensus signature against the file store. The database is `TEST_DATABASE_URL`
+//!   (as `scripts/test.sh` exports it), else, under `cargo bench`, a private cluster this
+//!   benchmark starts with `scripts/pg-cluster.sh` and stops at the end; without either the
+//!   pair is left out.
+//!
+//! ```text
+//! cargo bench --bench serve                        # 7 rounds x 1 s a side, slices of 100 ms
+//! SERVE_CLIENTS=4 cargo bench --bench serve        # N (default: 2, the cores of this machine)
+//! SERVE_ROUNDS=5 SERVE_SIDE_MS=500 SERVE_SLICE_MS=50 cargo bench --bench serve
+//! cargo test --bench serve                         # one short round: a smoke test
+//! ```
+
+mod support;
+
+use std::hint::black_box;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cryptoki_ops::{Curve, KeySelector};
+use tezos_keys::payload::Watermark;
+use tezos_keys::{HsmKey, KeyPolicy};
+
+use support::Store;
+use test_support::http::Client;
+use test_support::payloads;
+
+const KEY_LABEL: &str = "serve-bench-p256";
+const PIN_VAR: &str = "SERVE_BENCH_PIN";
+
+/// A `tezos-hsm serve` child process on the bench token.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(
+        store: &Store,
+        watermarks: &std::path::Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
+        let module = store.module.path().to_string_lossy().into_owned();
+        let pin = format!("env:{PIN_VAR}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tezos-hsm"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--module", &module])
+            .args(["--token", &store.label, "--pin", &pin, "--key", KEY_LABEL])
+            .arg("--watermark-dir")
+            .arg(watermarks)
+            .args(extra)
+            .env(PIN_VAR, support::USER_PIN)
+            .envs(envs.iter().copied())
+            .env("SOFTHSM2_CONF", store.conf())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tezos-hsm serve");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                match line.split_once("listening on http://") {
+                    Some((_, addr)) => {
+                        let _ = tx.send(addr.trim().trim_end_matches('/').to_string());
+                    }
+                    // Its log line per signature is drained, not echoed; problems are shown.
+                    None if line.contains(" INFO ") => {}
+                    None => eprintln!("serve: {line}"),
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("tezos-hsm serve did not say where it listens");
+        Self {
+            child,
+            addr: addr.parse().expect("the address it listens on"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private PostgreSQL cluster started with `scripts/pg-cluster.sh`, stopped when dropped.
+struct PgCluster {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl PgCluster {
+    /// Starts one, or says why not and returns `None`.
+    fn start() -> Option<Self> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-cluster.sh");
+        let dir = tempfile::Builder::new()
+            .prefix("serve-bench-pg-")
+            .tempdir()
+            .ok()?;
+        let out = Command::new(script)
+            .arg("start")
+            .arg(dir.path())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "serve: no PostgreSQL cluster ({}): the PostgreSQL pair is left out",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Some(Self { dir, url })
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-cluster.sh");
+        let _ = Command::new(script)
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// What one side did in one slice: signatures, wall time, each signature's latency, and the
+/// CPU time that did the signing: the worker threads' own (direct signing), or the server
+/// process's (over HTTP; the clients' CPU time is left out, as a baker runs elsewhere).
+#[derive(Default)]
+struct Run {
+    ops: u64,
+    wall: Duration,
+    latencies: Vec<Duration>,
+    cpu: Duration,
+}
+
+impl Run {
+    fn add(&mut self, other: Run) {
+        self.ops += other.ops;
+        self.wall += other.wall;
+        self.latencies.extend(other.latencies);
+        self.cpu += other.cpu;
+    }
+
+    fn per_op(&self) -> f64 {
+        self.wall.as_secs_f64() / self.ops.max(1) as f64
+    }
+
+    fn cpu_per_op(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.ops.max(1) as f64
+    }
+}
+
+/// The CPU time this thread has run so far (Linux `/proc/thread-self/schedstat`, ns; SoftHSM2
+/// runs in the calling thread); zero where unknown.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// The CPU time (user + system) process `pid` and all its threads, living or ended, have used
+/// (Linux `/proc/PID/stat`, in clock ticks of 10 ms: summed over a whole side, good to 1 %);
+/// zero where unknown.
+fn process_cpu(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // After the command name in parentheses: state is field 3, utime 14 and stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// One side: runs for the given time, returns what it did.
+type Side<'a> = Box<dyn FnMut(Duration) -> Run + 'a>;
+
+/// Runs each of `ops` on a thread of its own until `duration` has passed; each op returns
+/// whether it succeeded (a failure aborts the benchmark).
+fn threaded<'a, F: FnMut() -> Result<(), String> + Send + 'a>(mut ops: Vec<F>) -> Side<'a> {
+    Box::new(move |duration| {
+        let start = Instant::now();
+        let per_thread: Vec<(Vec<Duration>, Duration)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ops
+                .iter_mut()
+                .map(|op| {
+                    scope.spawn(move || {
+                        let cpu = thread_cpu();
+                        let mut latencies = Vec::new();
+                        while start.elapsed() < duration {
+                            let t = Instant::now();
+                            if let Err(e) = op() {
+                                panic!("a request failed: {e}");
+                            }
+                            latencies.push(t.elapsed());
+                        }
+                        (latencies, thread_cpu().saturating_sub(cpu))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        let wall = start.elapsed();
+        let cpu = per_thread.iter().map(|(_, cpu)| *cpu).sum();
+        let latencies: Vec<Duration> = per_thread.into_iter().flat_map(|(l, _)| l).collect();
+        Run {
+            ops: latencies.len() as u64,
+            wall,
+            latencies,
+            cpu,
+        }
+    })
+}
+
+/// `side`, with the CPU time of process `pid` (the server) in place of its threads'.
+fn on_server<'a>(pid: u32, mut side: Side<'a>) -> Side<'a> {
+    Box::new(move |duration| {
+        let before = process_cpu(pid);
+        let mut run = side(duration);
+        run.cpu = process_cpu(pid).saturating_sub(before);
+        run
+    })
+}
+
+/// A and B, `rounds` times, `side` each, in alternating slices (B first in odd rounds).
+fn interleave(
+    a: &mut Side<'_>,
+    b: &mut Side<'_>,
+    rounds: usize,
+    side: Duration,
+    slice: Duration,
+) -> (Vec<Run>, Vec<Run>) {
+    a(side / 5); // warm-up: connections, sessions, caches
+    b(side / 5);
+    let slices = (side.as_secs_f64() / slice.as_secs_f64()).ceil().max(1.0) as u32;
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (mut ta, mut tb) = (Run::default(), Run::default());
+        for _ in 0..slices {
+            if round % 2 == 0 {
+                ta.add(a(slice));
+                tb.add(b(slice));
+            } else {
+                tb.add(b(slice));
+                ta.add(a(slice));
+            }
+        }
+        ra.push(ta);
+        rb.push(tb);
+    }
+    (ra, rb)
+}
+
+/// `**median** (min–max)` of `values`.
+fn spread(values: &[f64]) -> String {
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| {
+            (l.min(*r), h.max(*r))
+        });
+    format!("**{:.3}** ({lo:.3}–{hi:.3})", median(values))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The `q` quantile of the latencies of all rounds, in µs.
+fn quantile(runs: &[Run], q: f64) -> f64 {
+    let mut all: Vec<Duration> = runs
+        .iter()
+        .flat_map(|r| r.latencies.iter().copied())
+        .collect();
+    all.sort();
+    if all.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((all.len() - 1) as f64 * q).round() as usize;
+    all[index].as_secs_f64() * 1e6
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Prints one pair's line: the ratio (median, spread), both sides' µs per signature and
+/// latencies, and the verdict against `target`.
+fn report(name: &str, (a, b): &(Vec<Run>, Vec<Run>), target: Option<f64>) {
+    let ratio =
+        |f: fn(&Run) -> f64| -> Vec<f64> { a.iter().zip(b).map(|(a, b)| f(b) / f(a)).collect() };
+    let (wall, cpu) = (ratio(Run::per_op), ratio(Run::cpu_per_op));
+    let per_op =
+        |runs: &[Run], f: fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>()) * 1e6;
+    let verdict = target.map_or(String::new(), |t| {
+        let met = |r: &[f64]| if median(r) >= t { "met" } else { "missed" };
+        format!("≥ {t:.2}: {} (wall), {} (CPU)", met(&wall), met(&cpu))
+    });
+    println!(
+        "| {name} | {} | {} | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.0} / {:.0} | {:.0} / {:.0} | {verdict} |",
+        spread(&wall),
+        spread(&cpu),
+        per_op(a, Run::per_op),
+        per_op(a, Run::cpu_per_op),
+        per_op(b, Run::per_op),
+        per_op(b, Run::cpu_per_op),
+        quantile(a, 0.5),
+        quantile(a, 0.99),
+        quantile(b, 0.5),
+        quantile(b, 0.99),
+    );
+}
+
+/// A client thread's request: POST `payload()` to the key, expecting a signature.
+fn http_sign<'a>(
+    mut client: Client,
+    pkh: &'a str,
+    mut payload: impl FnMut() -> Vec<u8> + Send + 'a,
+) -> impl FnMut() -> Result<(), String> + Send + 'a {
+    let path = format!("/keys/{pkh}?version=1");
+    move || {
+        let body = format!("\"{}\"", hex::encode(payload()));
+        let reply = client.post(&path, &body).map_err(|e| e.to_string())?;
+        if reply.status != 200 || !reply.body.contains("\"signature\"") {
+            return Err(format!("{} {}", reply.status, reply.body));
+        }
+        black_box(reply.body);
+        Ok(())
+    }
+}
+
+/// A client thread's requests: blocks at the next level of `levels`.
+fn blocks<'a>(
+    addr: SocketAddr,
+    pkh: &'a str,
+    levels: &'a AtomicU32,
+) -> impl FnMut() -> Result<(), String> + Send + 'a {
+    http_sign(Client::new(addr), pkh, move || {
+        payloads::block(levels.fetch_add(1, Ordering::Relaxed) + 1, 0, 1)
+    })
+}
+
+fn main() {
+    // First, before any thread and before SoftHSM2 is loaded: the store's configuration.
+    let store = Store::create("serve-bench").expect("a SoftHSM2 token for the benchmark");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not: then one short round.
+    let bench = args.iter().any(|a| a == "--bench");
+    let (rounds, side, slice) = if bench {
+        (
+            env_or("SERVE_ROUNDS", 7usize).max(1),
+            Duration::from_millis(env_or("SERVE_SIDE_MS", 1000u64)),
+            Duration::from_millis(env_or("SERVE_SLICE_MS", 100u64).max(1)),
+        )
+    } else {
+        (1, Duration::from_millis(40), Duration::from_millis(20))
+    };
+    let clients = env_or("SERVE_CLIENTS", 2usize).max(1);
+    let hsm = store.open(clients).expect("open the bench token");
+    store
+        .generate(&hsm, Curve::P256, KEY_LABEL)
+        .expect("generate the bench key");
+    let key = HsmKey::open(&hsm, &KeySelector::Label(KEY_LABEL.into()))
+        .expect("the bench key")
+        .with_verify_after_sign(true);
+    let pkh = key.address().to_string();
+    let forged = key.address().to_forged();
+    let watermarks = tempfile::tempdir().expect("a watermark directory");
+    let server = Server::start(
+        &store,
+        watermarks.path(),
+        &["--allow", "generic,block"],
+        &[],
+    );
+
+    println!(
+        "serve: {rounds} rounds x {} ms a side, A and B alternating every {} ms; N = {clients} clients/threads; {} CPUs; load average before: {}",
+        side.as_millis(),
+        slice.as_millis(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average(),
+    );
+    println!();
+    println!("| A / B (P-256) | ratio, wall clock: median (min–max) | ratio, signing CPU time | A: µs/sig wall (CPU) | B: µs/sig wall (CPU) | A latency p50 / p99, µs | B latency p50 / p99, µs | goal |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+
+    // HTTP with N clients against HsmKey with N threads.
+    let http: Vec<_> = (0..clients)
+        .map(|c| {
+            let mut n = 0u64;
+            http_sign(Client::new(server.addr), &pkh, move || {
+                n += 1;
+                payloads::transaction_from(&forged, n * 64 + c as u64)
+            })
+        })
+        .collect();
+    let direct: Vec<_> = (0..clients)
+        .map(|c| {
+            let key = key.clone();
+            let policy = KeyPolicy::new([Watermark::Generic]);
+            let mut n = 0u64;
+            move || {
+                n += 1;
+                let payload = payloads::transaction_from(&forged, n * 64 + c as u64);
+                let (signature, _) = key
+                    .sign_allowed(black_box(&payload), &policy)
+                    .map_err(|e| e.to_string())?;
+                black_box(signature.to_string());
+                Ok(())
+            }
+        })
+        .collect();
+    let pid = server.child.id();
+    let measured = interleave(
+        &mut on_server(pid, threaded(http)),
+        &mut threaded(direct),
+        rounds,
+        side,
+        slice,
+    );
+    report(
+        &format!("HTTP, {clients} clients / HsmKey, {clients} threads"),
+        &measured,
+        bench.then_some(0.9),
+    );
+
+    // One client: blocks at increasing levels (file store) against generic operations.
+    // Levels per watermark store, so each server's blocks keep rising across slices and pairs.
+    let (file_levels, pg_levels) = (AtomicU32::new(0), AtomicU32::new(0));
+    let generic = http_sign(Client::new(server.addr), &pkh, {
+        let mut n = 0u64;
+        move || {
+            n += 1;
+            payloads::transaction_from(&forged, n)
+        }
+    });
+    let file = interleave(
+        &mut on_server(pid, threaded(vec![blocks(server.addr, &pkh, &file_levels)])),
+        &mut on_server(pid, threaded(vec![generic])),
+        rounds,
+        side,
+        slice,
+    );
+    report(
+        "HTTP block, file store / HTTP generic, 1 client",
+        &file,
+        None,
+    );
+
+    // The PostgreSQL store against the file store: a second server, blocks on both.
+    let cluster = if bench { PgCluster::start() } else { None };
+    let url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .or_else(|| cluster.as_ref().map(|c| c.url.clone()));
+    let pg = url.map(|url| {
+        let pg_watermarks = tempfile::tempdir().expect("a watermark directory");
+        let pg_server = Server::start(
+            &store,
+            pg_watermarks.path(),
+            &["--allow", "block"],
+            &[("TEZOS_HSM_WATERMARK_DB", url.as_str())],
+        );
+        let measured = interleave(
+            &mut on_server(
+                pg_server.child.id(),
+                threaded(vec![blocks(pg_server.addr, &pkh, &pg_levels)]),
+            ),
+            &mut on_server(pid, threaded(vec![blocks(server.addr, &pkh, &file_levels)])),
+            rounds,
+            side,
+            slice,
+        );
+        report(
+            "HTTP block, PostgreSQL store / HTTP block, file store, 1 client",
+            &measured,
+            None,
+        );
+        measured
+    });
+    drop(cluster);
+
+    let per_op =
+        |runs: &[Run], f: fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>()) * 1e6;
+    let cost = |(a, b): &(Vec<Run>, Vec<Run>)| {
+        format!(
+            "{:+.1} µs wall, {:+.1} µs server CPU",
+            per_op(a, Run::per_op) - per_op(b, Run::per_op),
+            per_op(a, Run::cpu_per_op) - per_op(b, Run::cpu_per_op)
+        )
+    };
+    println!();
+    println!(
+        "file store: {} per consensus signature (median block minus median generic)",
+        cost(&file)
+    );
+    match &pg {
+        Some(pg) => println!(
+            "PostgreSQL store: {} per consensus signature (median PostgreSQL block minus median file-store block)",
+            cost(pg)
+        ),
+        None => println!("PostgreSQL store: not measured (no TEST_DATABASE_URL, no cluster started)"),
+    }
+    println!("load average after: {}", load_average());
+    drop(server);
+}
