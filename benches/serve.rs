@@ -8,9 +8,11 @@
 //!
 //! - `HTTP, N clients / HsmKey, N threads`: `N` client threads, each with a keep-alive
 //!   connection to `tezos-hsm serve` (a child process on the same token, generic operations,
-//!   verify-after-sign off), against `N` threads calling `HsmKey::sign_allowed` (verify off)
-//!   and encoding the signature, in this process on a pool of `N` sessions. Goal ≥ 0.9. Also
-//!   the latency of one request (p50, p99) on both sides.
+//!   verify-after-sign on as it serves), against `N` threads calling `HsmKey::sign_allowed`
+//!   (verify on) and encoding the signature, in this process on a pool of `N` sessions. Goal
+//!   ≥ 0.9. Also the latency of one request (p50, p99) on both sides. Two ratios: by wall
+//!   clock, and by the CPU time that did the signing (the server process's, against the
+//!   signing threads'; the clients' own CPU time left out, as a baker runs elsewhere).
 //! - `HTTP block, file store / HTTP generic`: one client signing blocks at increasing levels
 //!   (every signature through the high-watermark guard of the file store, written to disk
 //!   before the reply) against one client signing generic operations, on the same server:
