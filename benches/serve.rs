@@ -8,8 +8,8 @@
 //!
 //! - `HTTP, N clients / HsmKey, N threads`: `N` client threads, each with a keep-alive
 //!   connection to `tezos-hsm serve` (a child process on the same token, generic operations,
-//!   verify-after-sign on as it serves), against `N` threads calling `HsmKey::sign_allowed`
-//!   (verify on) and encoding the signature, in this process on a pool of `N` sessions. Goal
+//!   `--no-verify`: verify-after-sign off), against `N` threads calling
+//!   `HsmKey::sign_allowed` (verify off) and encoding the signature, in this process on a pool of `N` sessions. Goal
 //!   ≥ 0.9. Also the latency of one request (p50, p99) on both sides. Two ratios: by wall
 //!   clock, and by the CPU time that did the signing (the server process's, against the
 //!   signing threads'; the clients' own CPU time left out, as a baker runs elsewhere).
@@ -423,14 +423,14 @@ fn main() {
         .expect("generate the bench key");
     let key = HsmKey::open(&hsm, &KeySelector::Label(KEY_LABEL.into()))
         .expect("the bench key")
-        .with_verify_after_sign(true);
+        .with_verify_after_sign(false);
     let pkh = key.address().to_string();
     let forged = key.address().to_forged();
     let watermarks = tempfile::tempdir().expect("a watermark directory");
     let server = Server::start(
         &store,
         watermarks.path(),
-        &["--allow", "generic,block"],
+        &["--allow", "generic,block", "--no-verify"],
         &[],
     );
 
@@ -485,6 +485,52 @@ fn main() {
         bench.then_some(0.9),
     );
 
+    // Where the server's time goes: the same HTTP exchange with no signature (GET /keys/<pkh>:
+    // routing, JSON, the connection; no blocking thread, no HSM), against the same direct
+    // signing: the server CPU per request of HTTP alone.
+    let get: Vec<_> = (0..clients)
+        .map(|_| {
+            let mut client = Client::new(server.addr);
+            let path = format!("/keys/{pkh}");
+            move || {
+                let reply = client.get(&path).map_err(|e| e.to_string())?;
+                if reply.status != 200 {
+                    return Err(format!("{} {}", reply.status, reply.body));
+                }
+                black_box(reply.body);
+                Ok(())
+            }
+        })
+        .collect();
+    let direct: Vec<_> = (0..clients)
+        .map(|c| {
+            let key = key.clone();
+            let policy = KeyPolicy::new([Watermark::Generic]);
+            let mut n = 0u64;
+            move || {
+                n += 1;
+                let payload = payloads::transaction_from(&forged, n * 64 + c as u64);
+                let (signature, _) = key
+                    .sign_allowed(black_box(&payload), &policy)
+                    .map_err(|e| e.to_string())?;
+                black_box(signature.to_string());
+                Ok(())
+            }
+        })
+        .collect();
+    let measured = interleave(
+        &mut on_server(pid, threaded(get)),
+        &mut threaded(direct),
+        rounds,
+        side,
+        slice,
+    );
+    report(
+        &format!("HTTP GET /keys (no signing), {clients} clients / HsmKey, {clients} threads"),
+        &measured,
+        None,
+    );
+
     // One client: blocks at increasing levels (file store) against generic operations.
     // Levels per watermark store, so each server's blocks keep rising across slices and pairs.
     let (file_levels, pg_levels) = (AtomicU32::new(0), AtomicU32::new(0));
@@ -518,7 +564,7 @@ fn main() {
         let pg_server = Server::start(
             &store,
             pg_watermarks.path(),
-            &["--allow", "block"],
+            &["--allow", "block", "--no-verify"],
             &[("TEZOS_HSM_WATERMARK_DB", url.as_str())],
         );
         let measured = interleave(

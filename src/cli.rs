@@ -204,6 +204,11 @@ pub struct ServeArgs {
     /// key (octez-client does it when GET /authorized_keys lists its key).
     #[arg(long)]
     pub require_authentication: bool,
+    /// Skip the software verification of each signature the HSM returns (verify-after-sign,
+    /// on by default; BENCHMARKS.md §5): for load tests, or when the signer's CPU is the
+    /// bottleneck. octez-client and Taquito verify every signature themselves.
+    #[arg(long)]
+    pub no_verify: bool,
     /// Log each signing request's payload (hex) in its log line.
     #[arg(long)]
     pub log_payloads: bool,

@@ -91,7 +91,8 @@ pub fn run(globals: &GlobalArgs, args: ServeArgs) -> Result<ServeOutput, CliErro
     };
     // A request waits for a free HSM session no longer than its deadline lets it.
     let session = ctx.open_with(|config| config.with_checkout_timeout(SESSION_CHECKOUT_TIMEOUT))?;
-    let keys = KeySet::load(&session, &plan.labels, |label| plan.rules_for(label))?;
+    let keys = KeySet::load(&session, &plan.labels, |label| plan.rules_for(label))?
+        .with_verify_after_sign(!args.no_verify);
     let served = keys.len();
     drop(ctx);
     let hsm = session.release_store();

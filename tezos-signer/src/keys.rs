@@ -10,7 +10,7 @@ use tezos_keys::{HsmKey, PublicKeyHash, SignError};
 use crate::policy::KeyRules;
 
 /// One served key.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ServedKey {
     /// Its label on the token.
     pub label: String,
@@ -136,6 +136,23 @@ impl KeySet {
             });
         }
         Ok(set)
+    }
+
+    /// The same keys with verify-after-sign on or off ([`HsmKey::with_verify_after_sign`]; on
+    /// by default): off saves a software verification per signature, which octez-client and
+    /// Taquito make themselves anyway.
+    #[must_use]
+    pub fn with_verify_after_sign(self, on: bool) -> Self {
+        let keys = self
+            .keys
+            .into_iter()
+            .map(|(address, served)| {
+                let ServedKey { label, key, rules } = Arc::unwrap_or_clone(served);
+                let key = key.with_verify_after_sign(on);
+                (address, Arc::new(ServedKey { label, key, rules }))
+            })
+            .collect();
+        Self { keys }
     }
 
     /// The key of `address`, if served.
