@@ -140,7 +140,7 @@ fn taquito_remote_signer_signs_and_verifies_on_all_three_curves() {
     );
 
     // Served without `michelson`: Taquito gets a 403 (OperationNotAuthorizedError) for packed
-    // data, and still signs operations.
+    // data, and still signs operations; with --no-verify too (Taquito still checks them).
     let server = Server::start(
         home.path(),
         &["--allow", "generic", "--key", &keys[1].label, "--no-verify"],
