@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -148,27 +148,26 @@ fn sigterm_answers_the_requests_in_flight_and_accepts_no_more() {
         .collect();
     std::thread::sleep(Duration::from_millis(300));
 
-    // A request in flight when the signal comes: headers and part of its body sent.
+    // A request in flight when the signal comes: its headers read and its handler waiting for
+    // the body (the server said `100 Continue`).
     let payload = payloads::transaction(99);
     let body = format!("\"{}\"", hex::encode(&payload));
-    let (first, rest) = body.split_at(10);
     let mut in_flight = TcpStream::connect(address).unwrap();
     write!(
         in_flight,
         "POST /keys/{key}?version=1 HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{first}",
+         content-length: {}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    read_continue(&mut in_flight);
     stop.store(true, Ordering::SeqCst);
     served.send_term();
-    std::thread::sleep(Duration::from_millis(300));
     assert!(
-        TcpStream::connect(address).is_err(),
+        refused_soon(address),
         "still accepting connections after SIGTERM"
     );
-    in_flight.write_all(rest.as_bytes()).unwrap();
+    in_flight.write_all(body.as_bytes()).unwrap();
     let answer = read_answer(&mut in_flight).unwrap();
     assert_eq!(answer.status, 200, "{}", answer.body);
     let public_key = shown["public_key"].as_str().unwrap();
@@ -190,4 +189,36 @@ fn sigterm_answers_the_requests_in_flight_and_accepts_no_more() {
         }
     }
     assert!(total > 0, "no request was served under load");
+}
+
+/// Reads the interim `100 Continue` answer: the server has parsed the request's headers and
+/// its handler is reading the body, so the request is in flight.
+fn read_continue(stream: &mut TcpStream) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).unwrap(),
+            1,
+            "closed before 100 Continue"
+        );
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+}
+
+/// Whether connections to `address` are refused within 2 s (the listener closed).
+fn refused_soon(address: std::net::SocketAddr) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        if TcpStream::connect(address).is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
 }

@@ -158,26 +158,24 @@ fn slow_headers_and_idle_connections_are_closed_and_block_no_one() {
 #[test]
 fn shutdown_stops_accepting_and_finishes_in_flight_requests() {
     let mut server = TestServer::start(options(Duration::from_secs(5)), Duration::from_secs(3));
-    // A request in flight: headers and half its body sent, the rest later.
+    // A request in flight: its headers read and its handler waiting for the body (the server
+    // said `100 Continue`), half of which is sent now, the rest after the shutdown.
     let mut in_flight = server.connect();
     in_flight
-        .write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\nconnection: close\r\n\r\n01234")
+        .write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n")
         .unwrap();
+    read_continue(&mut in_flight);
+    in_flight.write_all(b"01234").unwrap();
     // An idle keep-alive connection: closed at once by the shutdown.
     let mut idle = server.connect();
     write!(idle, "GET /authorized_keys HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
     let mut buf = [0u8; 512];
     assert!(idle.read(&mut buf).unwrap() > 0);
-    std::thread::sleep(Duration::from_millis(200));
     let address = server.address;
     let stop = server.stop.take().unwrap();
     stop.send(()).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
     // No new connection is accepted…
-    assert!(
-        TcpStream::connect(address).is_err(),
-        "still accepting after shutdown"
-    );
+    assert!(refused_soon(address), "still accepting after shutdown");
     // …and the one in flight is answered.
     assert!(
         closed_within(&mut idle, Duration::from_secs(2)),
@@ -186,4 +184,36 @@ fn shutdown_stops_accepting_and_finishes_in_flight_requests() {
     in_flight.write_all(b"56789").unwrap();
     assert_eq!(read_answer(&mut in_flight), (200, "10".to_string()));
     server.thread.take().unwrap().join().unwrap();
+}
+
+/// Reads the interim `100 Continue` answer: the server has parsed the request's headers and
+/// its handler is reading the body, so the request is in flight.
+fn read_continue(stream: &mut TcpStream) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).unwrap(),
+            1,
+            "closed before 100 Continue"
+        );
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+}
+
+/// Whether connections to `address` are refused within 2 s (the listener closed).
+fn refused_soon(address: std::net::SocketAddr) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        if TcpStream::connect(address).is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
 }
