@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::cli::CliHome;
 use common::payloads;
-use common::serve::{http, read_answer, Answer, Served};
+use common::serve::{http, read_answer, Served};
 
 /// A home with keys `labels` (curve, label) generated, and their addresses.
 fn home_with(keys: &[(&str, &str)]) -> (CliHome, Vec<String>) {
@@ -29,15 +29,6 @@ fn home_with(keys: &[(&str, &str)]) -> (CliHome, Vec<String>) {
 
 fn serve(home: &CliHome, args: &[&str]) -> Served {
     Served::start(home.path(), args, &[]).unwrap_or_else(|stderr| panic!("serve failed:\n{stderr}"))
-}
-
-fn assert_error(answer: &Answer, status: u16, kind: &str) {
-    assert_eq!(
-        (answer.status, answer.kind().as_str()),
-        (status, kind),
-        "{}",
-        answer.body
-    );
 }
 
 #[test]
@@ -94,7 +85,14 @@ fn a_held_watermark_record_is_a_503_within_the_deadline() {
         .unwrap();
     lock.lock().unwrap();
     let answer = served.sign(key, &payloads::attestation(4, 0, 1));
-    assert_error(&answer, 503, "watermark_store_busy");
+    // The store gives up after 2 s, inside the 3 s deadline; on a machine loaded enough to
+    // start the signing thread late, the deadline answers first: a 503 either way, unsigned.
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(
+        ["watermark_store_busy", "deadline_exceeded"].contains(&answer.kind().as_str()),
+        "{}",
+        answer.body
+    );
     // Generic operations need no record.
     assert_eq!(served.sign(key, &payloads::transaction(1)).status, 200);
     lock.unlock().unwrap();
