@@ -34,21 +34,21 @@
 //! - Kinds (`allow`) are the request kinds of `--allow`: `block`, `preattestation`,
 //!   `attestation`, `generic`, `michelson`; chains are `Net…` chain ids.
 
+mod key_rules;
+mod raw;
 mod summary;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use cryptoki_ops::{PinSource, TokenSelector};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use tezos_keys::operation::OperationKind;
 use tezos_keys::payload::Watermark;
-use tezos_keys::{ChainId, KeyPolicy, PublicKey};
-use toml::Spanned;
+use tezos_keys::PublicKey;
 
+use self::key_rules::key_rules;
+use self::raw::{syntax_error, RawConfig, Source};
 use crate::policy::KeyRules;
 
 pub use summary::{ConfigSummary, KeySummary};
@@ -196,75 +196,6 @@ pub struct ServeConfig {
     pub log_payloads: bool,
     /// `[keys.LABEL]`, by label.
     pub keys: BTreeMap<String, KeyConfig>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    listen: Option<Spanned<String>>,
-    module: Option<PathBuf>,
-    token: Option<Spanned<String>>,
-    pin: Option<Spanned<String>>,
-    watermark_dir: Option<Spanned<PathBuf>>,
-    watermark_db: Option<Spanned<String>>,
-    tls: Option<RawTls>,
-    api_key: Option<RawApiKey>,
-    #[serde(default)]
-    authorized_keys: Vec<Spanned<String>>,
-    #[serde(default)]
-    log_payloads: bool,
-    #[serde(default)]
-    keys: BTreeMap<String, Spanned<RawKey>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTls {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawApiKey {
-    header: Option<Spanned<String>>,
-    file: PathBuf,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKey {
-    allow: Vec<Spanned<String>>,
-    generic_operations: Option<Vec<Spanned<String>>>,
-    chains: Option<Vec<Spanned<String>>>,
-    #[serde(default)]
-    require_authentication: bool,
-}
-
-/// Reads spans back into line numbers and builds errors naming them.
-struct Source<'a> {
-    path: &'a Path,
-    text: &'a str,
-}
-
-impl Source<'_> {
-    fn line(&self, span: &Range<usize>) -> usize {
-        let end = span.start.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
-    }
-
-    fn invalid(&self, span: &Range<usize>, field: &str, reason: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            path: self.path.to_owned(),
-            line: self.line(span),
-            field: field.to_owned(),
-            reason: reason.into(),
-        }
-    }
 }
 
 impl ServeConfig {
@@ -434,127 +365,6 @@ impl ServeConfig {
     }
 }
 
-/// The rules of `[keys.LABEL]`.
-fn key_rules(
-    source: &Source<'_>,
-    label: &str,
-    entry: &Spanned<RawKey>,
-    have_authorized_keys: bool,
-) -> Result<KeyRules, ConfigError> {
-    let raw = entry.get_ref();
-    let field = |name: &str| format!("keys.{}.{name}", toml_key(label));
-    if label.is_empty() {
-        return Err(source.invalid(&entry.span(), "keys", "a key label cannot be empty"));
-    }
-    let mut kinds = Vec::new();
-    for kind in &raw.allow {
-        let name = kind.get_ref().trim();
-        let watermark = KINDS
-            .into_iter()
-            .find(|w| w.name() == name)
-            .ok_or_else(|| {
-                source.invalid(
-                    &kind.span(),
-                    &field("allow"),
-                    format!(
-                        "unknown kind {name:?}: expected one of {}",
-                        KINDS.map(Watermark::name).join(", ")
-                    ),
-                )
-            })?;
-        if !kinds.contains(&watermark) {
-            kinds.push(watermark);
-        }
-    }
-    if kinds.is_empty() {
-        return Err(source.invalid(
-            &entry.span(),
-            &field("allow"),
-            "allow = [] lets the key sign nothing: list its kinds, or remove the key",
-        ));
-    }
-    let generic_operations = match &raw.generic_operations {
-        None => None,
-        Some(ops) => {
-            if !kinds.contains(&Watermark::Generic) {
-                let span = ops.first().map_or_else(|| entry.span(), Spanned::span);
-                return Err(source.invalid(
-                    &span,
-                    &field("generic_operations"),
-                    "given, but \"generic\" is not in allow: add it to allow, or remove generic_operations",
-                ));
-            }
-            let mut set = BTreeSet::new();
-            for op in ops {
-                let name = op.get_ref().trim();
-                let kind = OperationKind::from_name(name).ok_or_else(|| {
-                    source.invalid(
-                        &op.span(),
-                        &field("generic_operations"),
-                        format!(
-                            "unknown operation kind {:?}: expected one of {}",
-                            name.chars().take(48).collect::<String>(),
-                            OperationKind::ALL.map(OperationKind::name).join(", ")
-                        ),
-                    )
-                })?;
-                set.insert(kind);
-            }
-            Some(set)
-        }
-    };
-    let chains = match &raw.chains {
-        None => None,
-        Some(list) => {
-            if list.is_empty() {
-                return Err(source.invalid(
-                    &entry.span(),
-                    &field("chains"),
-                    "chains = [] allows no chain: list chain ids (e.g. \"NetXdQprcVkpaWU\" for mainnet), or remove the field to allow every chain",
-                ));
-            }
-            let mut set = BTreeSet::new();
-            for chain in list {
-                let id = chain.get_ref().trim().parse::<ChainId>().map_err(|e| {
-                    source.invalid(
-                        &chain.span(),
-                        &field("chains"),
-                        format!("{e}: expected a chain id such as \"NetXdQprcVkpaWU\" (mainnet; `octez-client rpc get /chains/main/chain_id`)"),
-                    )
-                })?;
-                set.insert(id);
-            }
-            Some(set)
-        }
-    };
-    if raw.require_authentication && !have_authorized_keys {
-        return Err(source.invalid(
-            &entry.span(),
-            &field("require_authentication"),
-            "true, but authorized_keys is empty: add the public keys of the clients (octez-client's authentication key) to authorized_keys",
-        ));
-    }
-    Ok(KeyRules {
-        kinds: KeyPolicy::new(kinds),
-        chains,
-        generic_operations,
-        require_authentication: raw.require_authentication,
-    })
-}
-
-/// A label as it appears in a TOML path: bare when it can be, quoted otherwise.
-fn toml_key(label: &str) -> String {
-    if !label.is_empty()
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        label.to_owned()
-    } else {
-        format!("{label:?}")
-    }
-}
-
 /// An API-key header name: `x-…` (the only headers octez-client adds besides `host`), lower
 /// case, letters, digits and `-`.
 fn check_api_key_header(name: &str) -> Result<String, String> {
@@ -571,58 +381,6 @@ fn check_api_key_header(name: &str) -> Result<String, String> {
             "{name:?} is not usable: octez-client only sends x-… headers (TEZOS_SIGNER_HTTP_HEADERS), e.g. \"x-api-key\""
         ))
     }
-}
-
-/// A TOML error with its line, and a hint for the usual mistakes.
-fn syntax_error(source: &Source<'_>, error: &toml::de::Error) -> ConfigError {
-    let line = error.span().map_or(0, |span| source.line(&span));
-    let message = without_values(error.message().trim());
-    // The key the error is on (the text before `=`, or a `[table]` header), never the value:
-    // a value may be a PIN written where its source belongs (`pin = 1234` is a type error).
-    let at = error
-        .span()
-        .and_then(|span| source.text.get(..span.start.min(source.text.len())))
-        .map(|before| {
-            let start = before.rfind('\n').map_or(0, |i| i + 1);
-            let line = source.text[start..].lines().next().unwrap_or("");
-            match line.split_once('=') {
-                Some((key, _)) => key.trim().to_owned(),
-                None if line.trim_start().starts_with('[') && !line.contains('"') => {
-                    line.trim().to_owned()
-                }
-                None => String::new(),
-            }
-        })
-        .filter(|key| !key.is_empty() && key.len() <= 80);
-    let message = match at {
-        Some(key) => format!("{key}: {message}"),
-        None => message,
-    };
-    let hint = if message.contains("unknown field") {
-        " (remove it, or correct its spelling)"
-    } else if message.contains("missing field") {
-        " (add it)"
-    } else {
-        ""
-    };
-    ConfigError::Syntax {
-        path: source.path.to_owned(),
-        line,
-        message: format!("{message}{hint}"),
-    }
-}
-
-/// serde's `invalid type: string "…", expected …` repeats the value, which may be a secret
-/// written in the wrong place (`pin = 1234`): keep the type only.
-fn without_values(message: &str) -> String {
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            let what = rest.split([' ', ',']).next().unwrap_or("");
-            let expected = rest.find(", expected").map_or("", |i| &rest[i..]);
-            return format!("{prefix}{what}{expected}");
-        }
-    }
-    message.to_owned()
 }
 
 /// A URL with the password of its user-info part replaced by `***`.
