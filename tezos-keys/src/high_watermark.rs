@@ -26,7 +26,9 @@
 //!    - above it (level higher, or same level and round higher): sign;
 //!    - equal, and the payload's BLAKE2b-256 digest is the recorded one (a retried request):
 //!      return the **recorded signature**, without asking the signer;
-//!    - anything else: [`GuardError::DoubleSign`], naming key, chain, kind, both heights.
+//!    - anything else: [`GuardError::DoubleSign`], naming key, chain, kind, both heights. A
+//!      **floor** ([`Mark::floor`]: no signature, set by `tezos-hsm watermark set` or imported
+//!      from another signer) refuses its own height too.
 //!
 //!    A height without a round (legacy `0x01`/`0x02`) is compared by level alone, as Octez
 //!    does for legacy entries.

@@ -22,8 +22,12 @@ pub(super) fn decide(recorded: Option<&Mark>, requested: Height, digest: &[u8; 3
     };
     match requested.compare(&mark.height) {
         Ordering::Greater => Decision::Sign,
-        Ordering::Equal if mark.digest == *digest => Decision::Replay(mark.signature),
-        _ => Decision::Refuse(mark.height),
+        Ordering::Equal => match (mark.digest, mark.signature) {
+            (Some(recorded), Some(signature)) if recorded == *digest => Decision::Replay(signature),
+            // Other bytes at a signed height, or anything at a floor's height.
+            _ => Decision::Refuse(mark.height),
+        },
+        Ordering::Less => Decision::Refuse(mark.height),
     }
 }
 
@@ -52,11 +56,7 @@ mod tests {
         ($name:ident: $rec:expr, $req:expr, $same:expr => Refuse) => {
             #[test]
             fn $name() {
-                let mark = Mark {
-                    height: $rec,
-                    digest: MINE,
-                    signature: SIG,
-                };
+                let mark = Mark::signed($rec, MINE, SIG);
                 let digest = if $same { MINE } else { OTHER };
                 assert_eq!(decide(Some(&mark), $req, &digest), Decision::Refuse($rec));
             }
@@ -64,11 +64,7 @@ mod tests {
         ($name:ident: $rec:expr, $req:expr, $same:expr => Replay) => {
             #[test]
             fn $name() {
-                let mark = Mark {
-                    height: $rec,
-                    digest: MINE,
-                    signature: SIG,
-                };
+                let mark = Mark::signed($rec, MINE, SIG);
                 let digest = if $same { MINE } else { OTHER };
                 assert_eq!(decide(Some(&mark), $req, &digest), Decision::Replay(SIG));
             }
@@ -76,11 +72,7 @@ mod tests {
         ($name:ident: $rec:expr, $req:expr, $same:expr => Sign) => {
             #[test]
             fn $name() {
-                let mark = Mark {
-                    height: $rec,
-                    digest: MINE,
-                    signature: SIG,
-                };
+                let mark = Mark::signed($rec, MINE, SIG);
                 let digest = if $same { MINE } else { OTHER };
                 assert_eq!(decide(Some(&mark), $req, &digest), Decision::Sign);
             }
@@ -103,4 +95,38 @@ mod tests {
     row!(mixed_same_level_refused: h(5, Some(0)), h(5, None), false => Refuse);
     row!(mixed_round_ignored_refused: h(5, None), h(5, Some(9)), false => Refuse);
     row!(mixed_higher_level_signs: h(5, Some(9)), h(6, None), false => Sign);
+
+    #[test]
+    fn a_floor_refuses_its_height_and_below_even_for_the_same_bytes() {
+        let floor = Mark::floor(h(5, Some(1)));
+        for (requested, expected) in [
+            (h(5, Some(1)), Decision::Refuse(h(5, Some(1)))),
+            (h(5, Some(0)), Decision::Refuse(h(5, Some(1)))),
+            (h(4, Some(9)), Decision::Refuse(h(5, Some(1)))),
+            (h(5, Some(2)), Decision::Sign),
+            (h(6, Some(0)), Decision::Sign),
+        ] {
+            assert_eq!(
+                decide(Some(&floor), requested, &MINE),
+                expected,
+                "{requested}"
+            );
+        }
+        // A digest without a signature (imported from a signer that kept none): a floor too.
+        let hashed = Mark {
+            digest: Some(MINE),
+            ..floor
+        };
+        assert_eq!(
+            decide(Some(&hashed), h(5, Some(1)), &MINE),
+            Decision::Refuse(h(5, Some(1)))
+        );
+        // A legacy floor without a round refuses its whole level.
+        let legacy = Mark::floor(h(5, None));
+        assert_eq!(
+            decide(Some(&legacy), h(5, Some(9)), &MINE),
+            Decision::Refuse(h(5, None))
+        );
+        assert_eq!(decide(Some(&legacy), h(6, Some(0)), &MINE), Decision::Sign);
+    }
 }

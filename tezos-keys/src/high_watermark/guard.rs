@@ -134,14 +134,7 @@ impl HighWatermark {
             Decision::Replay(recorded) => return Ok(recorded),
             Decision::Refuse(recorded) => return Err(refused(recorded)),
         }
-        marks.insert(
-            (chain, kind),
-            Mark {
-                height: requested,
-                digest,
-                signature,
-            },
-        );
+        marks.insert((chain, kind), Mark::signed(requested, digest, signature));
         record.save(&marks)?;
         Ok(signature)
     }

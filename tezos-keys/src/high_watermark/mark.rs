@@ -93,16 +93,55 @@ impl fmt::Display for Height {
     }
 }
 
-/// What was last signed for one key, chain and kind.
+/// What was last signed for one key, chain and kind, or a floor set by an operator.
+///
+/// A mark with a signature is what the guard recorded after signing: the very same payload
+/// (same digest) at its height gets that signature back. A mark without a signature is a
+/// **floor** — set with `tezos-hsm watermark set`, or imported from a signer that kept no
+/// signature (`watermark import`): every payload at or below its height is refused, since
+/// nothing recorded can be returned for it.
+///
+/// ```
+/// use tezos_keys::high_watermark::{Height, Mark};
+/// let floor = Mark::floor(Height::new(100, 0));
+/// assert!(floor.is_floor());
+/// assert_eq!((floor.digest, floor.signature), (None, None));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mark {
     /// Its level and round.
     pub height: Height,
     /// BLAKE2b-256 of the signed payload, watermark included
-    /// ([`payload::digest`](crate::payload::digest)).
-    pub digest: [u8; 32],
-    /// The signature returned for it, returned again for an identical request.
-    pub signature: Signature,
+    /// ([`payload::digest`](crate::payload::digest)); `None` for a floor set by hand.
+    pub digest: Option<[u8; 32]>,
+    /// The signature returned for it, returned again for an identical request; `None` for a
+    /// floor.
+    pub signature: Option<Signature>,
+}
+
+impl Mark {
+    /// What the guard records after signing `digest` at `height`.
+    pub const fn signed(height: Height, digest: [u8; 32], signature: Signature) -> Self {
+        Self {
+            height,
+            digest: Some(digest),
+            signature: Some(signature),
+        }
+    }
+
+    /// A floor: everything at or below `height` is refused.
+    pub const fn floor(height: Height) -> Self {
+        Self {
+            height,
+            digest: None,
+            signature: None,
+        }
+    }
+
+    /// Whether this mark has no signature to return, so it refuses its own height too.
+    pub const fn is_floor(&self) -> bool {
+        self.signature.is_none()
+    }
 }
 
 /// Everything recorded for one key: a [`Mark`] per (chain id, kind).

@@ -57,7 +57,9 @@ mod format;
 /// }
 /// ```
 ///
-/// `round` is `null` for legacy payloads. Why one file per key, not per (key, chain): the guard
+/// `round` is `null` for legacy payloads. A floor (a [`Mark`](super::Mark) without signature,
+/// set by `watermark set` or imported) has no `digest` and no `signature` field; an imported
+/// mark may have a `digest` alone. Why one file per key, not per (key, chain): the guard
 /// serialises requests with one lock per key, so one file per key is written by exactly one
 /// writer at a time, and different keys never share a file, a lock or an fsync; a key signs
 /// on one or two chains, so the file stays a few hundred bytes.

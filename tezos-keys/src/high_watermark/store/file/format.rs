@@ -25,8 +25,13 @@ struct FileMark {
     kind: String,
     level: u32,
     round: Option<u32>,
-    digest: String,
-    signature: String,
+    /// Absent (or `null`) for a floor set by hand; files written before floors existed always
+    /// have it, and are read the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    /// Absent (or `null`) for a floor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
 }
 
 /// `key`'s record from the bytes of its file `path`, refusing anything but a well-formed record
@@ -65,16 +70,28 @@ pub(super) fn parse(
             .parse()
             .map_err(|e| at(format!("chain {:?}: {e}", m.chain)))?;
         let kind = MarkKind::from_name(&m.kind).ok_or_else(|| at(format!("kind {:?}", m.kind)))?;
-        let digest = hex::decode(&m.digest)
-            .ok()
-            .and_then(|d| <[u8; 32]>::try_from(d).ok())
-            .ok_or_else(|| at("digest is not 64 hex digits".to_owned()))?;
-        let signature: Signature = m
-            .signature
-            .parse()
-            .map_err(|e| at(format!("signature: {e}")))?;
-        if signature.curve() != key.curve() {
-            return Err(at("signature is for another curve than the key".to_owned()));
+        let digest = match &m.digest {
+            None => None,
+            Some(text) => Some(
+                hex::decode(text)
+                    .ok()
+                    .and_then(|d| <[u8; 32]>::try_from(d).ok())
+                    .ok_or_else(|| at("digest is not 64 hex digits".to_owned()))?,
+            ),
+        };
+        let signature = match &m.signature {
+            None => None,
+            Some(text) => {
+                let signature: Signature =
+                    text.parse().map_err(|e| at(format!("signature: {e}")))?;
+                if signature.curve() != key.curve() {
+                    return Err(at("signature is for another curve than the key".to_owned()));
+                }
+                Some(signature)
+            }
+        };
+        if digest.is_none() && signature.is_some() {
+            return Err(at("a signature without the digest it signed".to_owned()));
         }
         let mark = Mark {
             height: Height {
@@ -103,8 +120,8 @@ pub(super) fn render(key: &PublicKeyHash, marks: &KeyMarks) -> Result<Vec<u8>, s
                 kind: kind.name().to_owned(),
                 level: mark.height.level,
                 round: mark.height.round,
-                digest: hex::encode(mark.digest),
-                signature: mark.signature.to_string(),
+                digest: mark.digest.map(hex::encode),
+                signature: mark.signature.map(|s| s.to_string()),
             })
             .collect(),
     };
