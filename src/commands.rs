@@ -87,7 +87,7 @@ pub fn run(cli: Cli) -> Result<Rendered, CliError> {
             cluster_init::verify_identity(globals, args)
         }
         Command::User(command) => user::run(globals, command),
-        Command::Watermark(command) => Rendered::new(&watermark::run(globals, command)?, json),
+        Command::Watermark(command) => watermark::run(globals, command),
         Command::Serve(args) => Rendered::new(&serve::run(globals, args)?, json),
     }
 }

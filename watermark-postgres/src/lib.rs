@@ -53,8 +53,8 @@
 //!     kind       text        NOT NULL,  -- block | preattestation | attestation
 //!     level      bigint      NOT NULL,
 //!     round      bigint,                -- NULL for legacy payloads
-//!     digest     bytea       NOT NULL,  -- BLAKE2b-256 of the signed payload
-//!     signature  text        NOT NULL,  -- returned again for an identical request
+//!     digest     bytea,                 -- BLAKE2b-256 of the signed payload
+//!     signature  text,                  -- returned again for an identical request; NULL: a floor
 //!     updated_at timestamptz NOT NULL DEFAULT now(),
 //!     PRIMARY KEY (key, chain, kind)
 //! );

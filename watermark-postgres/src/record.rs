@@ -144,13 +144,23 @@ impl PgRecord<'_> {
             .map(u32::try_from)
             .transpose()
             .map_err(|_| at("round out of range".to_owned()))?;
-        let digest = <[u8; 32]>::try_from(row.get::<_, Vec<u8>>(4))
+        let digest = row
+            .get::<_, Option<Vec<u8>>>(4)
+            .map(<[u8; 32]>::try_from)
+            .transpose()
             .map_err(|_| at("digest is not 32 bytes".to_owned()))?;
-        let text: String = row.get(5);
-        let signature: Signature = text.parse().map_err(|e| at(format!("signature: {e}")))?;
-        if signature.curve() != self.key.curve() {
-            return Err(at("signature is for another curve than the key".to_owned()));
-        }
+        let signature = match row.get::<_, Option<String>>(5) {
+            None => None,
+            Some(text) => {
+                let signature: Signature =
+                    text.parse().map_err(|e| at(format!("signature: {e}")))?;
+                if signature.curve() != self.key.curve() {
+                    return Err(at("signature is for another curve than the key".to_owned()));
+                }
+                Some(signature)
+            }
+        };
+        // A mark without signature is a floor (tezos_keys::high_watermark::Mark::floor).
         let mark = Mark {
             height: Height { level, round },
             digest,
@@ -198,8 +208,8 @@ impl LockedRecord for PgRecord<'_> {
                     &kind.name(),
                     &i64::from(mark.height.level),
                     &mark.height.round.map(i64::from),
-                    &mark.digest.as_slice(),
-                    &mark.signature.to_string(),
+                    &mark.digest.as_ref().map(<[u8; 32]>::as_slice),
+                    &mark.signature.map(|s| s.to_string()),
                 ],
             );
             match written {
@@ -226,7 +236,10 @@ impl LockedRecord for PgRecord<'_> {
                         level: wide(row.get::<_, i64>(0)),
                         round: row.get::<_, Option<i64>>(1).map(wide),
                     };
-                    let same_bytes = row.get::<_, Vec<u8>>(2) == mark.digest;
+                    // A floor (no signature) is never "the same bytes": it refuses its height.
+                    let same_bytes = mark.signature.is_some()
+                        && row.get::<_, Option<Vec<u8>>>(2).as_deref()
+                            == mark.digest.as_ref().map(<[u8; 32]>::as_slice);
                     if same_bytes && recorded.compare(&mark.height) == core::cmp::Ordering::Equal {
                         continue;
                     }

@@ -17,9 +17,10 @@ const MIGRATION_LOCK: (i32, i32) = (0x747a_6d67, 0);
 
 /// The migrations, in order; version `i + 1` is `MIGRATIONS[i]`. Never edit one that has
 /// shipped: add the next.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "one row per (key, chain, kind); heights never move backwards",
-    r"
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "one row per (key, chain, kind); heights never move backwards",
+        r"
 CREATE FUNCTION tezos_watermark_below(level bigint, round bigint, old_level bigint, old_round bigint)
 RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     -- Octez's rule (src/bin_signer/handler.ml): by (level, round), by level alone for a
@@ -60,7 +61,18 @@ $$;
 CREATE TRIGGER tezos_watermarks_no_regression BEFORE UPDATE ON tezos_watermarks
     FOR EACH ROW EXECUTE FUNCTION tezos_watermarks_no_regression();
 ",
-)];
+    ),
+    (
+        "floors: a mark without signature (watermark set, watermark import) refuses its own height",
+        r"
+ALTER TABLE tezos_watermarks
+    ALTER COLUMN digest DROP NOT NULL,
+    ALTER COLUMN signature DROP NOT NULL,
+    ADD CONSTRAINT tezos_watermarks_signature_has_digest
+        CHECK (signature IS NULL OR digest IS NOT NULL);
+",
+    ),
+];
 
 /// The newest schema version this build knows.
 pub(crate) const LATEST: i32 = MIGRATIONS.len() as i32;

@@ -289,5 +289,5 @@ fn a_holder_killed_mid_transaction_releases_the_lock_and_records_nothing() {
     // signed, and they are the record now.
     assert_eq!(signer.calls(), 1);
     let marks = guard.store().load(&pkh).unwrap();
-    assert_eq!(marks.values().next().unwrap().signature, signature);
+    assert_eq!(marks.values().next().unwrap().signature, Some(signature));
 }

@@ -19,11 +19,11 @@ const OTHER_CHAIN: ChainId = ChainId::from_bytes([1, 2, 3, 4]);
 
 fn mark(key: &tezos_keys::SecretKey, level: u32, round: Option<u32>, tag: u8) -> Mark {
     let digest = [tag; 32];
-    Mark {
-        height: Height { level, round },
+    Mark::signed(
+        Height { level, round },
         digest,
-        signature: key.sign_digest(&digest).unwrap(),
-    }
+        key.sign_digest(&digest).unwrap(),
+    )
 }
 
 #[test]
@@ -50,6 +50,58 @@ fn a_new_key_loads_empty_and_a_saved_record_loads_back() {
     assert_eq!(store.load(&pkh).unwrap(), marks);
     // Another store (another process would do the same) reads the same rows.
     assert_eq!(common::store().load(&pkh).unwrap(), marks);
+}
+
+#[test]
+fn a_floor_saves_without_digest_or_signature_and_refuses_its_height() {
+    let store = store();
+    let key = fresh_key();
+    let pkh = key.public_key().hash();
+    let floor = Mark::floor(Height::new(40, 1));
+    let mut marks = KeyMarks::new();
+    marks.insert((ChainId::MAINNET, MarkKind::Attestation), floor);
+    store.lock(&pkh).unwrap().save(&marks).unwrap();
+    assert_eq!(store.load(&pkh).unwrap(), marks);
+    let row = sql()
+        .query_one(
+            "SELECT digest IS NULL, signature IS NULL FROM tezos_watermarks WHERE key = $1",
+            &[&pkh.to_string()],
+        )
+        .unwrap();
+    assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1)), (true, true));
+
+    let guard = HighWatermark::new(store);
+    let counting = Counting::new(&key);
+    for refused in [
+        attestation(40, 1, 1),
+        attestation(40, 0, 1),
+        attestation(39, 5, 1),
+    ] {
+        let err = guard
+            .sign(&pkh, &KeyPolicy::all(), &counting, &refused)
+            .unwrap_err();
+        assert_eq!(err.kind(), "double_sign", "{err}");
+    }
+    assert_eq!(counting.calls(), 0);
+    let signed = guard
+        .sign(&pkh, &KeyPolicy::all(), &counting, &attestation(40, 2, 1))
+        .unwrap();
+    let again = guard
+        .sign(&pkh, &KeyPolicy::all(), &counting, &attestation(40, 2, 1))
+        .unwrap();
+    assert_eq!((again, counting.calls()), (signed, 1));
+    // A signature without its digest is refused by the database itself.
+    let err = sql()
+        .execute(
+            "UPDATE tezos_watermarks SET digest = NULL WHERE key = $1",
+            &[&pkh.to_string()],
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.as_db_error().and_then(|e| e.constraint()),
+        Some("tezos_watermarks_signature_has_digest"),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -95,7 +147,7 @@ fn other_bytes_at_the_recorded_height_are_refused_and_the_same_bytes_keep_their_
 
     let mut same_bytes = marks.clone();
     let mut resigned = marks[&at];
-    resigned.signature = key.sign_digest(&[9; 32]).unwrap();
+    resigned.signature = Some(key.sign_digest(&[9; 32]).unwrap());
     same_bytes.insert(at, resigned);
     store.lock(&pkh).unwrap().save(&same_bytes).unwrap();
     assert_eq!(
@@ -313,7 +365,7 @@ fn concurrent_opens_apply_each_migration_once_and_a_newer_schema_is_refused() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     PostgresStore::open(&url).unwrap(); // again: nothing to do
 
     client
