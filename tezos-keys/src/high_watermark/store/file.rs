@@ -57,7 +57,7 @@ mod format;
 /// }
 /// ```
 ///
-/// `round` is `null` for legacy payloads. A floor (a [`Mark`](super::Mark) without signature,
+/// `round` is `null` for legacy payloads. A floor (a [`Mark`](crate::high_watermark::Mark) without signature,
 /// set by `watermark set` or imported) has no `digest` and no `signature` field; an imported
 /// mark may have a `digest` alone. Why one file per key, not per (key, chain): the guard
 /// serialises requests with one lock per key, so one file per key is written by exactly one
