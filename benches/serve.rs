@@ -32,186 +32,29 @@
 //! cargo test --bench serve                         # one short round: a smoke test
 //! ```
 
+#[path = "serve/measure.rs"]
+mod measure;
+#[path = "serve/processes.rs"]
+mod processes;
 mod support;
 
 use std::hint::black_box;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use cryptoki_ops::{Curve, KeySelector};
 use tezos_keys::payload::Watermark;
 use tezos_keys::{HsmKey, KeyPolicy};
 
+use measure::{process_cpu, thread_cpu, Run};
+use processes::{PgCluster, Server};
 use support::Store;
 use test_support::http::Client;
 use test_support::payloads;
 
 const KEY_LABEL: &str = "serve-bench-p256";
 const PIN_VAR: &str = "SERVE_BENCH_PIN";
-
-/// A `tezos-hsm serve` child process on the bench token.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(
-        store: &Store,
-        watermarks: &std::path::Path,
-        extra: &[&str],
-        envs: &[(&str, &str)],
-    ) -> Self {
-        let module = store.module.path().to_string_lossy().into_owned();
-        let pin = format!("env:{PIN_VAR}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tezos-hsm"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--module", &module])
-            .args(["--token", &store.label, "--pin", &pin, "--key", KEY_LABEL])
-            .arg("--watermark-dir")
-            .arg(watermarks)
-            .args(extra)
-            .env(PIN_VAR, support::USER_PIN)
-            .envs(envs.iter().copied())
-            .env("SOFTHSM2_CONF", store.conf())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tezos-hsm serve");
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                match line.split_once("listening on http://") {
-                    Some((_, addr)) => {
-                        let _ = tx.send(addr.trim().trim_end_matches('/').to_string());
-                    }
-                    // Its log line per signature is drained, not echoed; problems are shown.
-                    None if line.contains(" INFO ") => {}
-                    None => eprintln!("serve: {line}"),
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("tezos-hsm serve did not say where it listens");
-        Self {
-            child,
-            addr: addr.parse().expect("the address it listens on"),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// A private PostgreSQL cluster started with `scripts/pg-cluster.sh`, stopped when dropped.
-struct PgCluster {
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-impl PgCluster {
-    /// Starts one, or says why not and returns `None`.
-    fn start() -> Option<Self> {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-cluster.sh");
-        let dir = tempfile::Builder::new()
-            .prefix("serve-bench-pg-")
-            .tempdir()
-            .ok()?;
-        let out = Command::new(script)
-            .arg("start")
-            .arg(dir.path())
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            eprintln!(
-                "serve: no PostgreSQL cluster ({}): the PostgreSQL pair is left out",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return None;
-        }
-        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        Some(Self { dir, url })
-    }
-}
-
-impl Drop for PgCluster {
-    fn drop(&mut self) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-cluster.sh");
-        let _ = Command::new(script)
-            .arg("stop")
-            .arg(self.dir.path())
-            .output();
-    }
-}
-
-/// What one side did in one slice: signatures, wall time, each signature's latency, and the
-/// CPU time that did the signing: the worker threads' own (direct signing), or the server
-/// process's (over HTTP; the clients' CPU time is left out, as a baker runs elsewhere).
-#[derive(Default)]
-struct Run {
-    ops: u64,
-    wall: Duration,
-    latencies: Vec<Duration>,
-    cpu: Duration,
-}
-
-impl Run {
-    fn add(&mut self, other: Run) {
-        self.ops += other.ops;
-        self.wall += other.wall;
-        self.latencies.extend(other.latencies);
-        self.cpu += other.cpu;
-    }
-
-    fn per_op(&self) -> f64 {
-        self.wall.as_secs_f64() / self.ops.max(1) as f64
-    }
-
-    fn cpu_per_op(&self) -> f64 {
-        self.cpu.as_secs_f64() / self.ops.max(1) as f64
-    }
-}
-
-/// The CPU time this thread has run so far (Linux `/proc/thread-self/schedstat`, ns; SoftHSM2
-/// runs in the calling thread); zero where unknown.
-fn thread_cpu() -> Duration {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .map_or(Duration::ZERO, Duration::from_nanos)
-}
-
-/// The CPU time (user + system) process `pid` and all its threads, living or ended, have used
-/// (Linux `/proc/PID/stat`, in clock ticks of 10 ms: summed over a whole side, good to 1 %);
-/// zero where unknown.
-fn process_cpu(pid: u32) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return Duration::ZERO;
-    };
-    // After the command name in parentheses: state is field 3, utime 14 and stime 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
 
 /// One side: runs for the given time, returns what it did.
 type Side<'a> = Box<dyn FnMut(Duration) -> Run + 'a>;
