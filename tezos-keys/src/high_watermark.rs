@@ -99,4 +99,4 @@ pub use error::GuardError;
 pub use guard::HighWatermark;
 pub use mark::{Height, KeyMarks, Mark, MarkKind};
 pub use policy::KeyPolicy;
-pub use store::{FileStore, LockedRecord, MemoryStore, WatermarkStore};
+pub use store::{refuse_regression, FileStore, LockedRecord, MemoryStore, WatermarkStore};

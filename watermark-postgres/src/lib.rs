@@ -83,7 +83,7 @@ mod target;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use tezos_keys::high_watermark::{GuardError, Height, KeyMarks, LockedRecord, WatermarkStore};
+use tezos_keys::high_watermark::{GuardError, LockedRecord, WatermarkStore};
 use tezos_keys::PublicKeyHash;
 
 pub use error::PgStoreError;
@@ -261,28 +261,4 @@ impl WatermarkStore for PostgresStore {
             }
         }
     }
-}
-
-/// Refuses a new record `next` that would lower, or drop, a height of the `current` one (the
-/// rule of [`LockedRecord::save`]).
-fn refuse_regression(
-    key: &PublicKeyHash,
-    current: &KeyMarks,
-    next: &KeyMarks,
-) -> Result<(), GuardError> {
-    for ((chain, kind), recorded) in current {
-        let requested = next.get(&(*chain, *kind)).map(|mark| mark.height);
-        let lower = requested
-            .is_none_or(|height| height.compare(&recorded.height) == core::cmp::Ordering::Less);
-        if lower {
-            return Err(GuardError::DoubleSign {
-                key: *key,
-                chain: *chain,
-                kind: *kind,
-                requested: requested.unwrap_or(Height::new(0, 0)),
-                recorded: recorded.height,
-            });
-        }
-    }
-    Ok(())
 }

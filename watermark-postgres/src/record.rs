@@ -192,7 +192,7 @@ impl LockedRecord for PgRecord<'_> {
             (true, Some(current)) => current,
             _ => self.load()?,
         };
-        crate::refuse_regression(&self.key, &current, marks)?;
+        tezos_keys::high_watermark::refuse_regression(&self.key, &current, marks)?;
         let key = self.key_text();
         let [_, upsert, recorded] = self.ready()?;
         for ((chain, kind), mark) in marks {

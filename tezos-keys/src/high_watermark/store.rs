@@ -67,8 +67,12 @@ impl<T: WatermarkStore + ?Sized> WatermarkStore for Arc<T> {
 }
 
 /// Refuses a new record `next` that would lower, or drop, a height of the `current` one: the
-/// rule that makes a record never move backwards, checked by every store under its lock.
-fn refuse_regression(
+/// rule that makes a record never move backwards, checked by every store under its lock (and
+/// by stores in other crates, e.g. `watermark-postgres`, in their [`LockedRecord::save`]).
+///
+/// # Errors
+/// [`GuardError::DoubleSign`] naming the first (chain, kind) that would move backwards.
+pub fn refuse_regression(
     key: &PublicKeyHash,
     current: &KeyMarks,
     next: &KeyMarks,
