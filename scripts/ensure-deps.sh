@@ -43,6 +43,11 @@ fi
 if [ -n "$with_opensc" ] && ! command -v pkcs11-tool >/dev/null 2>&1; then
   missing+=(opensc)
 fi
+# The multi-process and server tests signal their children with kill(1) (Debian: procps, which a
+# minimal system lacks; the shell's builtin does not count for a program that runs it).
+if [ -n "$with_opensc" ] && ! type -P kill >/dev/null 2>&1; then
+  missing+=(procps)
+fi
 if [ -n "$with_postgres" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
    && ! command -v initdb >/dev/null 2>&1; then
   missing+=(postgresql)
