@@ -45,6 +45,7 @@ use signature::hazmat::PrehashVerifier as _;
 use tezos_keys::payload::{self, Watermark};
 use tezos_keys::{HsmKey, KeyPolicy, Verifier};
 
+use support::stats::{median, spread};
 use support::Store;
 
 /// Sessions in the pool: more than the 2-thread pair needs, so no thread ever waits.
@@ -167,26 +168,6 @@ impl Measured {
         a.zip(self.b.iter().map(Run::cpu_per_op))
             .map(|(a, b)| Some(b? / a?))
             .collect()
-    }
-}
-
-/// `median (min–max)` of `values`.
-fn spread(values: &[f64]) -> String {
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
-            (lo.min(*r), hi.max(*r))
-        });
-    format!("**{:.3}** ({lo:.3}–{hi:.3})", median(values))
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 

@@ -49,6 +49,7 @@ use tezos_keys::{HsmKey, KeyPolicy};
 
 use measure::{process_cpu, thread_cpu, Run};
 use processes::{PgCluster, Server};
+use support::stats::{median, spread};
 use support::Store;
 use test_support::http::Client;
 use test_support::payloads;
@@ -136,26 +137,6 @@ fn interleave(
         rb.push(tb);
     }
     (ra, rb)
-}
-
-/// `**median** (min–max)` of `values`.
-fn spread(values: &[f64]) -> String {
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| {
-            (l.min(*r), h.max(*r))
-        });
-    format!("**{:.3}** ({lo:.3}–{hi:.3})", median(values))
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 /// The `q` quantile of the latencies of all rounds, in µs.

@@ -8,6 +8,8 @@
 //! directory when dropped.
 #![allow(dead_code)] // the bench and the example each use part of it
 
+pub mod stats;
+
 use std::path::PathBuf;
 
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
