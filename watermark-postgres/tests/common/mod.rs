@@ -90,24 +90,8 @@ pub fn attestation(level: u32, round: u32, variant: u8) -> Vec<u8> {
 }
 
 /// A Tenderbake block header whose fitness ends with `round`; `variant` changes the bytes.
-pub fn block(level: u32, round: u32, variant: u8) -> Vec<u8> {
-    let mut b = vec![0x11];
-    b.extend_from_slice(ChainId::MAINNET.as_bytes());
-    b.extend_from_slice(&level.to_be_bytes());
-    b.push(1); // proto
-    b.extend_from_slice(&[variant; 32]); // predecessor
-    b.extend_from_slice(&[0; 8]); // timestamp
-    b.push(4); // validation passes
-    b.extend_from_slice(&[0xbb; 32]); // operations hash
-    let mut fitness = vec![0, 0, 0, 1, 2, 0, 0, 0, 4];
-    fitness.extend_from_slice(&level.to_be_bytes());
-    fitness.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 4]);
-    fitness.extend_from_slice(&round.to_be_bytes());
-    b.extend_from_slice(&u32::try_from(fitness.len()).unwrap().to_be_bytes());
-    b.extend_from_slice(&fitness);
-    b.extend_from_slice(&[0xcc; 40]);
-    b
-}
+#[allow(unused_imports)] // not every test binary signs blocks
+pub use test_support::payloads::block;
 
 /// A software key that counts how often it is asked to sign, and runs `during` inside the
 /// call (to stop the database or block while the record is locked).
